@@ -1,0 +1,93 @@
+//! `digest terms check` and `digest terms list`.
+
+use serde::Serialize;
+
+use crate::app::App;
+use crate::cli::{ListFormat, TermsCommand};
+use crate::content;
+
+pub fn run(app: &App, command: &TermsCommand) -> anyhow::Result<()> {
+    match command {
+        TermsCommand::Check => check(app),
+        TermsCommand::List { format } => list(app, *format),
+    }
+}
+
+fn check(app: &App) -> anyhow::Result<()> {
+    let glossary = app.glossary()?;
+    let scheduled = glossary.scheduled_after(app.today());
+    println!(
+        "{} term{}, {scheduled} scheduled, ok",
+        glossary.len(),
+        if glossary.len() == 1 { "" } else { "s" }
+    );
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct Row<'a> {
+    slug: &'a str,
+    title: &'a str,
+    added: String,
+    tags: &'a [String],
+    status: &'static str,
+}
+
+fn list(app: &App, format: ListFormat) -> anyhow::Result<()> {
+    let dir = app.content_dir();
+    // Listing works on a glossary with problems too: it shows what loaded,
+    // and says how many files did not.
+    let loaded = content::load(dir)?;
+    let today = app.today();
+    let mut terms: Vec<_> = loaded.glossary.terms().iter().collect();
+    terms.sort_by(|a, b| (a.added, &a.slug).cmp(&(b.added, &b.slug)));
+    let rows: Vec<Row> = terms
+        .iter()
+        .map(|t| Row {
+            slug: &t.slug,
+            title: &t.title,
+            added: t.added.to_string(),
+            tags: &t.tags,
+            status: if t.is_published_on(today) {
+                "published"
+            } else {
+                "scheduled"
+            },
+        })
+        .collect();
+    match format {
+        ListFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        ListFormat::Table => {
+            let slug_w = rows.iter().map(|r| r.slug.len()).max().unwrap_or(4).max(4);
+            let title_w = rows
+                .iter()
+                .map(|r| r.title.chars().count())
+                .max()
+                .unwrap_or(5)
+                .max(5);
+            println!(
+                "{:slug_w$}  {:title_w$}  {:10}  {:9}  TAGS",
+                "SLUG", "TITLE", "ADDED", "STATUS"
+            );
+            for r in &rows {
+                println!(
+                    "{:slug_w$}  {:title_w$}  {:10}  {:9}  {}",
+                    r.slug,
+                    r.title,
+                    r.added,
+                    r.status,
+                    r.tags.join(", ")
+                );
+            }
+        }
+    }
+    if !loaded.problems.is_empty() {
+        eprintln!(
+            "warning: {} problem{} in {}; run `digest terms check` to see them",
+            loaded.problems.len(),
+            if loaded.problems.len() == 1 { "" } else { "s" },
+            dir.display()
+        );
+    }
+    Ok(())
+}

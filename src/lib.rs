@@ -1,0 +1,42 @@
+//! glossary-digest: the weekly email digest of an AI glossary.
+//!
+//! The pipeline is pure in the middle and has its edges at the ends:
+//! `content` loads the Markdown glossary, `select` picks the week's terms,
+//! `render` turns them into an email; the database and SMTP come later and
+//! only at the edges.
+
+pub mod app;
+pub mod cli;
+pub mod cmd;
+pub mod config;
+pub mod content;
+pub mod error;
+pub mod render;
+pub mod role;
+pub mod select;
+pub mod toml_keys;
+pub mod week;
+
+use clap::Parser as _;
+
+use crate::cli::{Cli, Command};
+
+/// Parse the command line and run the command.
+pub fn run() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    init_tracing();
+    let app = app::App::new(&cli.global)?;
+    match &cli.command {
+        Command::Preview(args) => cmd::preview::run(&app, args),
+        Command::Terms(command) => cmd::terms::run(&app, command),
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}
