@@ -53,3 +53,16 @@ impl App {
         content::load(dir)?.into_result(dir)
     }
 }
+
+/// Write command output to standard output. A closed pipe (`digest terms
+/// list | head`) is not an error: the reader has what it wanted.
+pub fn print_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(anyhow::Error::new(e).context("cannot write to standard output"))
+        }
+        _ => Ok(()),
+    }
+}

@@ -55,8 +55,12 @@ fn list(app: &App, format: ListFormat) -> anyhow::Result<()> {
             },
         })
         .collect();
+    let mut out = String::new();
     match format {
-        ListFormat::Json => println!("{}", serde_json::to_string_pretty(&rows)?),
+        ListFormat::Json => {
+            out = serde_json::to_string_pretty(&rows)?;
+            out.push('\n');
+        }
         ListFormat::Table => {
             let slug_w = rows.iter().map(|r| r.slug.len()).max().unwrap_or(4).max(4);
             let title_w = rows
@@ -65,12 +69,12 @@ fn list(app: &App, format: ListFormat) -> anyhow::Result<()> {
                 .max()
                 .unwrap_or(5)
                 .max(5);
-            println!(
-                "{:slug_w$}  {:title_w$}  {:10}  {:9}  TAGS",
+            out += &format!(
+                "{:slug_w$}  {:title_w$}  {:10}  {:9}  TAGS\n",
                 "SLUG", "TITLE", "ADDED", "STATUS"
             );
             for r in &rows {
-                println!(
+                out += &format!(
                     "{:slug_w$}  {:title_w$}  {:10}  {:9}  {}",
                     r.slug,
                     r.title,
@@ -78,9 +82,11 @@ fn list(app: &App, format: ListFormat) -> anyhow::Result<()> {
                     r.status,
                     r.tags.join(", ")
                 );
+                out.push('\n');
             }
         }
     }
+    crate::app::print_stdout(&out)?;
     if !loaded.problems.is_empty() {
         eprintln!(
             "warning: {} problem{} in {}; run `digest terms check` to see them",

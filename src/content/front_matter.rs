@@ -47,7 +47,7 @@ static FRONT_MATTER: Schema = Schema {
 
 #[derive(Deserialize)]
 struct RawTerm {
-    title: Option<String>,
+    title: Option<Spanned<String>>,
     slug: Option<Spanned<String>>,
     summary: Option<Spanned<String>>,
     added: Option<Spanned<toml::Value>>,
@@ -149,6 +149,29 @@ fn parse_date(value: &Spanned<toml::Value>, field: &str) -> Result<NaiveDate, St
     }
 }
 
+/// A value of the wrong type: name the key on that line and show the
+/// right form.
+fn type_problem(fm: &str, at: usize, message: &str) -> String {
+    let line_start = fm[..at.min(fm.len())].rfind('\n').map_or(0, |i| i + 1);
+    let line = fm[line_start..].lines().next().unwrap_or("");
+    let key = line.split('=').next().unwrap_or("").trim();
+    let example = match key {
+        "tags" => Some("`tags = [\"training\", \"foundations\"]`"),
+        "related" => Some("`related = [\"fine-tuning\", \"rlhf\"]`"),
+        "title" | "summary" | "slug" | "q" | "a" | "body" => Some("a quoted string"),
+        "technical_lead" | "business_owner" | "executive" => Some("a quoted string"),
+        _ => None,
+    };
+    let is_key = !key.is_empty() && !line.trim_start().starts_with('[');
+    match (is_key, example) {
+        (true, Some(example)) => {
+            format!("`{key}` has the wrong type ({message}); write it as {example}")
+        }
+        (true, None) => format!("`{key}` has the wrong type ({message})"),
+        _ => format!("front matter: {message}"),
+    }
+}
+
 pub fn is_valid_slug(slug: &str) -> bool {
     !slug.is_empty()
         && !slug.starts_with('-')
@@ -206,13 +229,14 @@ pub fn parse(path: &Path, shown: &str, bytes: &[u8]) -> Result<Term, Vec<Problem
     let raw: RawTerm = match toml::from_str(fm) {
         Ok(raw) => raw,
         Err(err) => {
-            let line = err.span().map_or(split.fm_first_line, |s| fm_line(s.start));
+            let at = err.span().map_or(0, |s| s.start);
             let message = err.message().trim_end().replace('\n', " ");
             problems.push(Problem::new(
                 shown,
-                line,
-                format!("front matter: {message}"),
+                fm_line(at),
+                type_problem(fm, at, &message),
             ));
+            problems.sort_by_key(|p| p.line);
             return Err(problems);
         }
     };
@@ -229,11 +253,11 @@ pub fn parse(path: &Path, shown: &str, bytes: &[u8]) -> Result<Term, Vec<Problem
     };
 
     let title = match raw.title {
-        Some(t) if !t.trim().is_empty() => t.trim().to_string(),
-        Some(_) => {
+        Some(t) if !t.get_ref().trim().is_empty() => t.get_ref().trim().to_string(),
+        Some(t) => {
             problems.push(Problem::new(
                 shown,
-                split.fm_first_line,
+                fm_line(t.span().start),
                 "`title` is empty; give the term its name",
             ));
             String::new()
@@ -385,6 +409,7 @@ pub fn parse(path: &Path, shown: &str, bytes: &[u8]) -> Result<Term, Vec<Problem
     }
 
     if !problems.is_empty() {
+        problems.sort_by_key(|p| p.line);
         return Err(problems);
     }
     Ok(Term {
@@ -471,7 +496,7 @@ mod tests {
             ),
             (
                 "+++\ntitle = \"T\"\nsummary = \"s\"\nadded = 2026-11-24\ntags = \"x\"\n+++\nb\n",
-                "content/tokens.md:5: front matter: invalid type",
+                "content/tokens.md:5: `tags` has the wrong type (invalid type: string \"x\", expected a sequence); write it as `tags = [",
             ),
             (
                 "+++\ntitle = \"T\"\nsummary = \"s\"\nadded = 2026-11-24\n[[faq]]\nq = \"Why?\"\n+++\nb\n",

@@ -102,12 +102,22 @@ impl Loaded {
 /// The term files in `dir`: every `*.md` except `README.md` and names
 /// starting with `_` or `.`, sorted by name.
 fn term_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let entries = std::fs::read_dir(dir).with_context(|| {
-        format!(
-            "cannot read the content folder {}; set `[paths] content` in digest.toml or create it",
-            dir.display()
-        )
-    })?;
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            crate::bad_input!(
+                "the content folder `{}` does not exist; create it with one Markdown file per term, \
+                 or point `[paths] content` in digest.toml at it",
+                dir.display()
+            )
+        }
+        Err(e) => {
+            return Err(anyhow::Error::new(e).context(format!(
+                "cannot read the content folder `{}`",
+                dir.display()
+            )));
+        }
+    };
     let mut files = Vec::new();
     for entry in entries {
         let path = entry
@@ -218,7 +228,7 @@ fn cross_check(terms: &[Term]) -> Vec<Problem> {
                     term.lines.feature_on,
                     format!(
                         "`feature_on` pins this term to {week}, but {} is pinned to that week too; \
-                         only one term can be featured per issue",
+                         only one term can be featured per issue, so move one `feature_on` to another week",
                         shown(other)
                     ),
                 ));
@@ -285,8 +295,8 @@ mod tests {
             "content/rlhf-2.md:1: duplicate slug `rlhf`: content/rlhf.md uses it too",
             "content/rlhf.md:6: `related` lists the term itself (`rlhf`)",
             "content/rlhf.md:7: `related` names `fine-tunin`, which is not a term; did you mean `fine-tuning`?",
-            "content/b.md:0: `feature_on` pins this term to 2026-W48, but content/a.md is pinned to that week too",
-            "content/c.md:0: `feature_on` (2026-11-02) is before the term is published",
+            "content/b.md: `feature_on` pins this term to 2026-W48, but content/a.md is pinned to that week too",
+            "content/c.md: `feature_on` (2026-11-02) is before the term is published",
         ];
         for e in expected {
             assert!(

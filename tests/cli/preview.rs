@@ -1,0 +1,300 @@
+//! `digest preview`.
+
+use super::{Site, fixture, output, repo};
+
+/// The small fixture site with a config that pins every value the rendered
+/// email shows.
+fn small_site() -> Site {
+    let site = Site::with_content(&fixture("small/content"));
+    site.write(
+        "digest.toml",
+        r#"[newsletter]
+name = "The AI Glossary Weekly"
+site_url = "https://glossary.example"
+public_url = "https://glossary.example/digest"
+postal_address = "AI Glossary, 1 Example Street, Springfield"
+"#,
+    );
+    site
+}
+
+fn preview(site: &Site, args: &[&str]) -> (String, String) {
+    let mut all = vec!["preview"];
+    all.extend_from_slice(args);
+    let assert = site.digest(&all).assert().success();
+    output(&assert)
+}
+
+#[test]
+fn preview_writes_html_and_text_and_prints_both_paths() {
+    let site = small_site();
+    let (stdout, stderr) = preview(&site, &["--week", "2026-W48"]);
+    assert_eq!(stdout, "preview/2026-W48.html\npreview/2026-W48.txt\n");
+    assert!(
+        stderr.contains("2026-W48: The AI Glossary Weekly: Tokens + 3 new terms"),
+        "{stderr}"
+    );
+    assert!(site.path("preview/2026-W48.html").is_file());
+    assert!(site.path("preview/2026-W48.txt").is_file());
+}
+
+#[test]
+fn rendered_issue_matches_the_snapshots() {
+    let site = small_site();
+    preview(&site, &["--week", "2026-W48"]);
+    insta::assert_snapshot!("w48_html", site.read("preview/2026-W48.html"));
+    insta::assert_snapshot!("w48_text", site.read("preview/2026-W48.txt"));
+    preview(
+        &site,
+        &["--week", "2026-W48", "--role", "executive", "--out", "exec"],
+    );
+    insta::assert_snapshot!("w48_executive_text", site.read("exec/2026-W48.txt"));
+}
+
+#[test]
+fn the_default_week_is_the_current_one_in_the_configured_time_zone() {
+    let site = small_site();
+    // Sunday 29 Nov, 23:30 in Los Angeles: already Monday (W49) in UTC.
+    let late_sunday = "2026-11-30T07:30:00Z";
+    let assert = site
+        .digest(&["preview"])
+        .env("DIGEST_NOW", late_sunday)
+        .assert()
+        .success();
+    assert_eq!(
+        output(&assert).0,
+        "preview/2026-W49.html\npreview/2026-W49.txt\n"
+    );
+    site.write(
+        "digest.toml",
+        "[newsletter]\ntimezone = \"America/Los_Angeles\"\n",
+    );
+    let assert = site
+        .digest(&["preview"])
+        .env("DIGEST_NOW", late_sunday)
+        .assert()
+        .success();
+    assert_eq!(
+        output(&assert).0,
+        "preview/2026-W48.html\npreview/2026-W48.txt\n"
+    );
+}
+
+#[test]
+fn the_html_email_follows_the_email_rules() {
+    let site = small_site();
+    preview(&site, &["--week", "2026-W48", "--role", "business_owner"]);
+    let html = site.read("preview/2026-W48.html");
+    assert!(html.len() < 102 * 1024, "{} bytes", html.len());
+    assert!(html.contains("<html lang=\"en\""));
+    let tables = html.matches("<table").count();
+    assert!(tables >= 2);
+    assert_eq!(
+        tables,
+        html.matches("role=\"presentation\"").count(),
+        "every table is presentational"
+    );
+    assert!(html.contains("width=\"600\""));
+    // CSS is inlined; only media queries stay in <style>.
+    let style = html
+        .split("<style>")
+        .nth(1)
+        .expect("a style block")
+        .split("</style>")
+        .next()
+        .unwrap();
+    assert!(style.contains("@media only screen and (max-width: 620px)"));
+    assert!(style.contains("@media (prefers-color-scheme: dark)"));
+    assert!(style.trim_start().starts_with("@media"), "{style}");
+    assert!(
+        !style.contains("#eef6f2"),
+        "plain rules are inlined, not kept: {style}"
+    );
+    assert!(
+        html.contains("background-color: #eef6f2"),
+        "the example box style is inlined"
+    );
+    assert!(html.contains("style=\""));
+    // Preheader: the featured summary, under 100 characters.
+    let pre = html.split("class=\"preheader\"").nth(1).unwrap();
+    let pre = &pre[pre.find('>').unwrap() + 1..];
+    // The summary, then invisible padding that keeps body text out of the
+    // inbox preview.
+    let pre_text = &pre[..pre.find(['\u{34f}', '<']).unwrap()];
+    assert!(
+        pre_text.starts_with("The small chunks of text"),
+        "{pre_text}"
+    );
+    assert!(pre_text.chars().count() < 100);
+    // Links.
+    assert!(html.contains("href=\"https://glossary.example/digest/unsubscribe/preview\""));
+    assert!(html.contains("href=\"https://glossary.example/digest/archive/2026-W48\""));
+    for slug in ["tokens", "embeddings", "pre-training", "rag", "fine-tuning"] {
+        assert!(
+            html.contains(&format!(
+                "href=\"https://glossary.example/glossary/{slug}\""
+            )),
+            "link to {slug}"
+        );
+    }
+    assert!(html.contains("AI Glossary, 1 Example Street, Springfield"));
+    // The reader's role comes first and stands out.
+    let mine = html
+        .find("For you, as business owner")
+        .expect("highlighted role");
+    let others = html.find(">Technical lead<").expect("other roles follow");
+    assert!(mine < others);
+    assert!(!html.contains("<script"));
+}
+
+#[test]
+fn the_text_part_is_wrapped_at_72_columns_with_full_urls() {
+    let site = small_site();
+    preview(&site, &["--week", "2026-W48"]);
+    let text = site.read("preview/2026-W48.txt");
+    for line in text.lines() {
+        let fits = line.chars().count() <= 72;
+        let unbreakable = !line.trim().contains(' ') || line.contains("https://");
+        assert!(fits || unbreakable, "line over 72 columns: {line:?}");
+    }
+    assert!(text.contains("embeddings (https://glossary.example/glossary/embeddings)"));
+    assert!(text.contains("https://glossary.example/digest/unsubscribe/preview"));
+    assert!(!text.contains("**"), "Markdown is rendered, not shown");
+    assert!(!text.contains('<'), "no HTML in the text part");
+}
+
+#[test]
+fn feature_overrides_the_rotation() {
+    let site = small_site();
+    let (_, stderr) = preview(&site, &["--week", "2026-W48", "--feature", "rag"]);
+    assert!(
+        stderr
+            .contains("The AI Glossary Weekly: Retrieval-augmented generation (RAG) + 2 new terms"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_user_template_overrides_the_built_in() {
+    let site = small_site();
+    site.write(
+        "templates/subject.txt",
+        "Weekly: {{ featured.title }} ({{ issue.week }})",
+    );
+    let (_, stderr) = preview(&site, &["--week", "2026-W48"]);
+    assert!(
+        stderr.contains("2026-W48: Weekly: Tokens (2026-W48)"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn a_broken_user_template_is_bad_input() {
+    let site = small_site();
+    site.write("templates/digest.txt", "{% if %}");
+    let assert = site
+        .digest(&["preview", "--week", "2026-W48"])
+        .assert()
+        .code(2);
+    let (_, stderr) = output(&assert);
+    assert!(stderr.contains("does not compile"), "{stderr}");
+    assert!(stderr.contains("digest.txt"), "{stderr}");
+    assert!(!site.path("preview").exists(), "nothing half-written");
+}
+
+#[test]
+fn bad_arguments_exit_2_with_the_accepted_forms() {
+    let site = small_site();
+    let cases: &[(&[&str], &str)] = &[
+        (&["--week", "2026-W54"], "2026 has weeks 01 to 53"),
+        (
+            &["--week", "last week"],
+            "write an ISO week as YYYY-Www, e.g. 2026-W48",
+        ),
+        (
+            &["--role", "ceo"],
+            "use one of technical_lead, business_owner, executive",
+        ),
+        (&["--feature", "fine-tunin"], "did you mean `fine-tuning`?"),
+        (
+            &["--feature", "agents", "--week", "2026-W48"],
+            "scheduled for 2026-12-02",
+        ),
+        (
+            &["--week", "2026-W40"],
+            "no term is published by 2026-10-04",
+        ),
+    ];
+    for (args, expected) in cases {
+        let mut all = vec!["preview"];
+        all.extend_from_slice(args);
+        let assert = site.digest(&all).assert().code(2);
+        let (_, stderr) = output(&assert);
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
+    assert!(!site.path("preview").exists());
+}
+
+#[test]
+fn a_bad_config_names_the_file_the_key_and_the_fix() {
+    let site = small_site();
+    site.write("digest.toml", "[newsletter]\ntimezone = \"Europe/Pari\"\n");
+    let assert = site.digest(&["preview"]).assert().code(2);
+    let (_, stderr) = output(&assert);
+    assert!(stderr.contains("digest.toml:2: `newsletter.timezone` = \"Europe/Pari\": not a time zone; did you mean \"Europe/Paris\"?"), "{stderr}");
+
+    let assert = site
+        .digest(&["--config", "missing.toml", "preview"])
+        .assert()
+        .code(2);
+    assert!(
+        output(&assert)
+            .1
+            .contains("config file missing.toml does not exist")
+    );
+    // The global flag works after the subcommand too.
+    let assert = site
+        .digest(&["preview", "--config", "missing.toml"])
+        .assert()
+        .code(2);
+    assert!(
+        output(&assert)
+            .1
+            .contains("config file missing.toml does not exist")
+    );
+}
+
+#[test]
+fn broken_content_blocks_the_preview() {
+    let site = small_site();
+    site.write("content/bad.md", "no front matter\n");
+    let assert = site
+        .digest(&["preview", "--week", "2026-W48"])
+        .assert()
+        .code(2);
+    let (_, stderr) = output(&assert);
+    assert!(
+        stderr.contains("content/bad.md:1: no front matter"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn preview_never_creates_the_database() {
+    let site = small_site();
+    preview(&site, &["--week", "2026-W48"]);
+    assert!(!site.path("subscribers").exists());
+}
+
+#[test]
+fn every_past_week_of_the_real_glossary_has_new_terms() {
+    let site = Site::with_content(&repo().join("content"));
+    for week in 37..=48 {
+        let week = format!("2026-W{week:02}");
+        preview(&site, &["--week", &week]);
+        let text = site.read(&format!("preview/{week}.txt"));
+        assert!(text.contains("NEW THIS WEEK"), "{week} has no new terms");
+        let html = site.read(&format!("preview/{week}.html"));
+        assert!(html.len() < 102 * 1024, "{week}: {} bytes", html.len());
+    }
+}
