@@ -8,6 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use crate::cli::Global;
 use crate::config::Config;
 use crate::content::{self, Glossary};
+use crate::store::Store;
 use crate::week::IssueWeek;
 
 pub struct App {
@@ -47,6 +48,23 @@ impl App {
         &self.config.paths.content
     }
 
+    /// The current time as stored in the database.
+    pub fn now_stamp(&self) -> String {
+        crate::store::timestamp(self.now)
+    }
+
+    /// The database, created (with its folder) if missing: for commands
+    /// that write.
+    pub fn store_for_writing(&self) -> anyhow::Result<Store> {
+        Store::open_or_create(&self.config.paths.database)
+    }
+
+    /// The database if it exists: for commands that only read, which never
+    /// create it.
+    pub fn store_if_exists(&self) -> anyhow::Result<Option<Store>> {
+        Store::open_existing(&self.config.paths.database)
+    }
+
     /// The glossary, or every problem in it (exit code 2).
     pub fn glossary(&self) -> anyhow::Result<Glossary> {
         let dir = self.content_dir();
@@ -64,5 +82,34 @@ pub fn print_stdout(text: &str) -> anyhow::Result<()> {
             Err(anyhow::Error::new(e).context("cannot write to standard output"))
         }
         _ => Ok(()),
+    }
+}
+
+/// `9812` as `9,812`: counts in summaries are read by people.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn thousands_are_separated() {
+        for (n, s) in [
+            (0, "0"),
+            (999, "999"),
+            (1000, "1,000"),
+            (9812, "9,812"),
+            (1000000, "1,000,000"),
+        ] {
+            assert_eq!(super::thousands(n), s);
+        }
     }
 }

@@ -6,6 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::role::Role;
+use crate::store::Status;
 use crate::week::IssueWeek;
 
 #[derive(Debug, Parser)]
@@ -47,6 +48,121 @@ pub enum Command {
     /// Check or list the glossary's terms
     #[command(subcommand)]
     Terms(TermsCommand),
+    /// Add a subscriber (active: you vouch for the address), or bring one back
+    Subscribe(SubscribeArgs),
+    /// Unsubscribe an address
+    Unsubscribe {
+        /// The subscriber's email address
+        email: String,
+    },
+    /// List, import or export subscribers
+    #[command(subcommand)]
+    Subscribers(SubscribersCommand),
+    /// Send the week's issue to every active subscriber (resumable)
+    Send(SendArgs),
+    /// The issues sent so far, with their delivery counts
+    History {
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The ISO week of the issue, e.g. 2026-W48 [default: the current week]
+    #[arg(long, value_parser = parse_week)]
+    pub week: Option<IssueWeek>,
+
+    /// Feature this term (its slug); only when the week's issue is not frozen yet
+    #[arg(long, value_name = "SLUG")]
+    pub feature: Option<String>,
+
+    /// Build every message but send nothing and write nothing to the database
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// With --dry-run: write each message to DIR as an .eml file
+    #[arg(long, value_name = "DIR", requires = "dry_run")]
+    pub outbox: Option<PathBuf>,
+
+    /// Also retry the deliveries that failed in an earlier run
+    #[arg(long)]
+    pub retry_failed: bool,
+
+    /// Print the summary as a JSON object
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SubscribeArgs {
+    /// The email address
+    pub email: String,
+    /// Display name, used in the To header (at most 100 characters)
+    #[arg(long)]
+    pub name: Option<String>,
+    /// The reader's role: their paragraph comes first in every issue
+    #[arg(long, value_parser = parse_role)]
+    pub role: Option<Role>,
+    /// Add as pending, awaiting the subscriber's own confirmation
+    #[arg(long)]
+    pub pending: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SubscribersCommand {
+    /// List subscribers (tokens are never shown)
+    List {
+        /// Only subscribers with this status
+        #[arg(long, value_parser = parse_status)]
+        status: Option<Status>,
+        #[arg(long, value_enum, default_value_t = SubscriberFormat::Table)]
+        format: SubscriberFormat,
+    },
+    /// Import subscribers from a CSV file with an `email` column (and
+    /// optionally `name`, `role`, `status`, `created_at`); `-` reads standard input
+    Import {
+        /// The CSV file, or `-` for standard input
+        file: PathBuf,
+        /// Status for rows without a `status` value
+        #[arg(long, value_parser = parse_import_status, default_value = "active")]
+        status: Status,
+        /// Check the file and report what would happen; write nothing
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Export subscribers to standard output
+    Export {
+        /// Only subscribers with this status
+        #[arg(long, value_parser = parse_status)]
+        status: Option<Status>,
+        #[arg(long, value_enum, default_value_t = ExportFormat::Csv)]
+        format: ExportFormat,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SubscriberFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Json,
+}
+
+fn parse_status(s: &str) -> Result<Status, String> {
+    s.parse()
+}
+
+fn parse_import_status(s: &str) -> Result<Status, String> {
+    match s.parse()? {
+        st @ (Status::Active | Status::Pending) => Ok(st),
+        _ => Err("an import adds subscribers as `active` or `pending`".into()),
+    }
 }
 
 #[derive(Debug, Args)]

@@ -37,7 +37,7 @@ static PATHS: Schema = Schema {
     keys: &[("content", None), ("templates", None), ("database", None)],
 };
 static SMTP: Schema = Schema {
-    keys: &[("url", None), ("timeout_secs", None)],
+    keys: &[("url", None), ("timeout_secs", None), ("ca_file", None)],
 };
 static SEND: Schema = Schema {
     keys: &[
@@ -108,6 +108,7 @@ struct RawPaths {
 struct RawSmtp {
     url: S,
     timeout_secs: Option<Spanned<u64>>,
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -173,6 +174,8 @@ pub struct Paths {
 pub struct Smtp {
     pub url: String,
     pub timeout: Duration,
+    /// An extra trusted root certificate (PEM) for a relay with a private CA.
+    pub ca_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -434,6 +437,7 @@ impl Config {
             smtp: Smtp {
                 url: smtp_url,
                 timeout: Duration::from_secs(timeout_secs),
+                ca_file: raw.smtp.ca_file.map(|p| resolve(Some(p), "")),
             },
             send: Send {
                 concurrency,

@@ -12,6 +12,15 @@ use std::fmt;
 #[error("{0}")]
 pub struct InputError(pub String);
 
+/// An error with its own exit code: a send that was interrupted by a
+/// signal (130, 143) or could not deliver to everyone (1).
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Exit {
+    pub code: u8,
+    pub message: String,
+}
+
 /// Several problems found at once (every broken term file, every bad CSV
 /// row): each is printed on its own line, then the summary.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +79,9 @@ macro_rules! bad_input {
 /// The process exit code for an error: 2 when the user can fix the input,
 /// 1 when an operation failed.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
+    if let Some(exit) = err.chain().find_map(|c| c.downcast_ref::<Exit>()) {
+        return exit.code;
+    }
     let is_input = err
         .chain()
         .any(|cause| cause.is::<InputError>() || cause.is::<Problems>());

@@ -5,15 +5,21 @@
 //! `render` turns them into an email; the database and SMTP come later and
 //! only at the edges.
 
+pub mod address;
 pub mod app;
 pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod content;
 pub mod error;
+pub mod import;
+pub mod mail;
 pub mod render;
 pub mod role;
 pub mod select;
+pub mod send;
+pub mod smtp;
+pub mod store;
 pub mod toml_keys;
 pub mod week;
 
@@ -29,14 +35,21 @@ pub fn run() -> anyhow::Result<()> {
     match &cli.command {
         Command::Preview(args) => cmd::preview::run(&app, args),
         Command::Terms(command) => cmd::terms::run(&app, command),
+        Command::Subscribe(args) => cmd::subscribe::subscribe(&app, args),
+        Command::Unsubscribe { email } => cmd::subscribe::unsubscribe(&app, email),
+        Command::Subscribers(command) => cmd::subscribers::run(&app, command),
+        Command::Send(args) => cmd::send::run(&app, args),
+        Command::History { format } => cmd::history::run(&app, *format),
     }
 }
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("RUST_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
+    let filter = EnvFilter::try_from_env("RUST_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("warn,glossary_digest=info"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }

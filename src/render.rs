@@ -256,6 +256,9 @@ impl Links {
 /// Everything about an issue that does not depend on the reader: built once.
 #[derive(Debug, Clone, Serialize)]
 pub struct IssueView {
+    /// The subject frozen with a sent issue; `None` renders `subject.txt`.
+    #[serde(skip)]
+    pub frozen_subject: Option<String>,
     pub newsletter: NewsletterView,
     pub issue: IssueInfo,
     pub preheader: String,
@@ -336,6 +339,7 @@ impl IssueView {
             })
             .collect();
         Ok(IssueView {
+            frozen_subject: None,
             newsletter: NewsletterView {
                 name: newsletter.name.clone(),
                 site_url: newsletter.site_url.clone(),
@@ -413,7 +417,10 @@ impl Templates {
         ctx.insert("role_label", &role.map(Role::label));
         ctx.insert("links", links);
 
-        let subject = self.render("subject.txt", &ctx)?;
+        let subject = match &view.frozen_subject {
+            Some(subject) => subject.clone(),
+            None => self.render("subject.txt", &ctx)?,
+        };
         let subject = subject.split_whitespace().collect::<Vec<_>>().join(" ");
         if subject.is_empty() {
             crate::bad_input!("templates/subject.txt rendered an empty subject; give it some text");

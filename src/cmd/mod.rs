@@ -1,4 +1,8 @@
 //! One file per subcommand.
 
+pub mod history;
 pub mod preview;
+pub mod send;
+pub mod subscribe;
+pub mod subscribers;
 pub mod terms;

@@ -1,0 +1,443 @@
+//! `digest send`: the Sunday run.
+//!
+//! The first run for a week freezes the issue (selection and subject) and
+//! queues one delivery per active subscriber in one transaction; every run,
+//! first or not, then delivers what is still queued. See `crate::send` for
+//! how deliveries are made safe against kills, retries and overlapping runs.
+
+use std::io::IsTerminal as _;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use crate::app::{App, thousands};
+use crate::cli::SendArgs;
+use crate::content::Glossary;
+use crate::error::{Exit, InputError};
+use crate::mail::{MessageFactory, Recipient, dkim_config};
+use crate::render::{IssueView, Templates};
+use crate::select::{Selection, select};
+use crate::send::{Clock, Progress, Report, Settings, Stopped, deliver};
+use crate::store::{Counts, Status, Store};
+use crate::week::IssueWeek;
+
+pub fn run(app: &App, args: &SendArgs) -> anyhow::Result<()> {
+    let week = args.week.unwrap_or_else(|| app.current_week());
+    if week.monday() > app.today() {
+        crate::bad_input!(
+            "{week} has not started yet (it starts on {}); an issue can be sent from its Monday on, or late",
+            week.monday()
+        );
+    }
+    let glossary = app.glossary()?;
+    let templates = Templates::load(&app.config.paths.templates)?;
+    let dkim = app.config.dkim.as_ref().map(dkim_config).transpose()?;
+    if args.dry_run {
+        return dry_run(app, args, week, &glossary, &templates, dkim);
+    }
+
+    let mut store = app.store_for_writing()?;
+    let (selection, frozen_subject) = issue_for(&store, &glossary, week, args.feature.as_deref())?;
+    let mut view = IssueView::new(&app.config.newsletter, &glossary, &selection)?;
+    view.frozen_subject = frozen_subject;
+    let factory = MessageFactory::new(&app.config.newsletter, &templates, &view, dkim)?;
+    let frozen = store.freeze(&selection, factory.subject(), &app.now_stamp())?;
+    if frozen.new {
+        tracing::info!(
+            "{week}: froze the issue (featuring {}, {} new terms) and queued {} subscribers",
+            selection.featured,
+            selection.new_terms.len(),
+            thousands(frozen.queued_now)
+        );
+    }
+    if args.retry_failed {
+        let n = store.requeue_failed(week)?;
+        if n > 0 {
+            tracing::info!("{week}: {} failed deliveries queued again", thousands(n));
+        }
+    }
+    let before = store.counts(week)?;
+    if before.queued == 0 {
+        return finish_without_sending(week, before, args.json);
+    }
+
+    let settings = Settings {
+        concurrency: app.config.send.concurrency,
+        rate_per_second: app.config.send.rate_per_second,
+        max_attempts: app.config.send.max_attempts,
+        retry_base: Duration::from_millis(app.config.send.retry_base_ms),
+        bounce_after: app.config.send.bounce_after,
+        connect_timeout: app.config.smtp.timeout,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    // lettre's connection pool starts a task when it is built.
+    let _entered = runtime.enter();
+    let (transport, endpoint) = crate::smtp::transport(&app.config, settings.concurrency)?;
+    let progress: Arc<dyn Progress> = if std::io::stderr().is_terminal() && !args.json {
+        Arc::new(Bar::new())
+    } else {
+        Arc::new(LogLines::default())
+    };
+    let signal = Arc::new(AtomicU8::new(0));
+    let clock = Clock::starting_at(app.now());
+    let report = runtime.block_on(async {
+        watch_signals(signal.clone());
+        deliver(
+            store, week, factory, transport, &endpoint, settings, progress, clock, signal,
+        )
+        .await
+    })?;
+    drop(_entered);
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    summarize(week, &report, args.json)
+}
+
+/// The week's frozen issue, or a fresh selection for it.
+fn issue_for(
+    store: &Store,
+    glossary: &Glossary,
+    week: IssueWeek,
+    feature: Option<&str>,
+) -> anyhow::Result<(Selection, Option<String>)> {
+    if let Some(frozen) = store.issue(week)? {
+        if let Some(slug) = feature
+            && slug != frozen.selection.featured
+        {
+            crate::bad_input!(
+                "{week} is already frozen featuring `{}`; --feature cannot change an issue that has started sending",
+                frozen.selection.featured
+            );
+        }
+        return Ok((frozen.selection, Some(frozen.subject)));
+    }
+    let history = store.past_issues()?;
+    let selection =
+        select(glossary, &history, week, feature).map_err(|e| InputError(e.to_string()))?;
+    Ok((selection, None))
+}
+
+fn finish_without_sending(week: IssueWeek, counts: Counts, json: bool) -> anyhow::Result<()> {
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string(&Summary::from_counts(week, counts))?
+        );
+    } else {
+        println!(
+            "{week} already sent: {} sent, {} failed, {} skipped",
+            thousands(counts.sent),
+            thousands(counts.failed),
+            thousands(counts.skipped)
+        );
+    }
+    if counts.failed > 0 {
+        return Err(Exit {
+            code: 1,
+            message: format!(
+                "{} deliveries of {week} failed; `digest history` shows them, `digest send --week {week} --retry-failed` tries them again",
+                thousands(counts.failed)
+            ),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct Summary {
+    week: String,
+    sent: u64,
+    failed: u64,
+    skipped: u64,
+    bounced: u64,
+    seconds: f64,
+    per_second: f64,
+    /// The whole issue after this run.
+    totals: Counts,
+    stopped: Option<String>,
+}
+
+impl Summary {
+    fn from_counts(week: IssueWeek, totals: Counts) -> Summary {
+        Summary {
+            week: week.to_string(),
+            sent: 0,
+            failed: 0,
+            skipped: 0,
+            bounced: 0,
+            seconds: 0.0,
+            per_second: 0.0,
+            totals,
+            stopped: None,
+        }
+    }
+}
+
+fn summarize(week: IssueWeek, report: &Report, json: bool) -> anyhow::Result<()> {
+    let secs = report.elapsed.as_secs_f64();
+    let rate = if secs > 0.0 {
+        report.sent as f64 / secs
+    } else {
+        0.0
+    };
+    let stopped = report.stopped.as_ref().map(|s| match s {
+        Stopped::Signal(130) => "interrupted (SIGINT)".to_string(),
+        Stopped::Signal(143) => "interrupted (SIGTERM)".to_string(),
+        Stopped::Signal(code) => format!("interrupted ({code})"),
+        Stopped::Aborted(why) => format!("aborted: {why}"),
+    });
+    if json {
+        let summary = Summary {
+            week: week.to_string(),
+            sent: report.sent,
+            failed: report.failed,
+            skipped: report.skipped,
+            bounced: report.bounced,
+            seconds: (secs * 1000.0).round() / 1000.0,
+            per_second: rate.round(),
+            totals: report.totals,
+            stopped: stopped.clone(),
+        };
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        let mut line = format!(
+            "{week}: sent {}, failed {}, skipped {} unsubscribed, in {secs:.1} s ({} msg/s)",
+            thousands(report.sent),
+            thousands(report.failed),
+            thousands(report.skipped),
+            thousands(rate.round() as u64)
+        );
+        if report.bounced > 0 {
+            line += &format!("; {} subscribers marked bounced", thousands(report.bounced));
+        }
+        if report.totals.queued > 0 {
+            line += &format!("; {} still queued", thousands(report.totals.queued));
+        }
+        println!("{line}");
+    }
+    match &report.stopped {
+        Some(Stopped::Signal(code)) => Err(Exit {
+            code: *code,
+            message: format!(
+                "{}: {} deliveries still queued; run `digest send --week {week}` again to finish",
+                stopped.unwrap_or_default(),
+                thousands(report.totals.queued)
+            ),
+        }
+        .into()),
+        Some(Stopped::Aborted(why)) => Err(Exit {
+            code: 1,
+            message: format!(
+                "the run stopped: {why}; {} deliveries still queued for the next run",
+                thousands(report.totals.queued)
+            ),
+        }
+        .into()),
+        None if report.totals.failed > 0 => Err(Exit {
+            code: 1,
+            message: format!(
+                "{} deliveries of {week} failed; `digest history` shows the counts, `digest send --week {week} --retry-failed` tries them again",
+                thousands(report.totals.failed)
+            ),
+        }
+        .into()),
+        None => Ok(()),
+    }
+}
+
+/// SIGINT → 130, SIGTERM → 143, as a shell would report them.
+fn watch_signals(flag: Arc<AtomicU8>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    for (kind, code) in [
+        (SignalKind::interrupt(), 130u8),
+        (SignalKind::terminate(), 143u8),
+    ] {
+        let flag = flag.clone();
+        if let Ok(mut stream) = signal(kind) {
+            tokio::spawn(async move {
+                if stream.recv().await.is_some() {
+                    tracing::warn!(
+                        "signal received: finishing the messages in flight, then stopping"
+                    );
+                    let _ = flag.compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
+                }
+            });
+        }
+    }
+}
+
+/// `--dry-run`: everything but the sending and the database writes.
+fn dry_run(
+    app: &App,
+    args: &SendArgs,
+    week: IssueWeek,
+    glossary: &Glossary,
+    templates: &Templates,
+    dkim: Option<lettre::message::dkim::DkimConfig>,
+) -> anyhow::Result<()> {
+    let store = app.store_if_exists()?;
+    let scratch;
+    let store = match &store {
+        Some(s) => s,
+        None => {
+            scratch = Store::in_memory()?;
+            &scratch
+        }
+    };
+    let (selection, frozen_subject) = issue_for(store, glossary, week, args.feature.as_deref())?;
+    let was_frozen = frozen_subject.is_some();
+    let mut view = IssueView::new(&app.config.newsletter, glossary, &selection)?;
+    view.frozen_subject = frozen_subject;
+    let factory = MessageFactory::new(&app.config.newsletter, templates, &view, dkim)?;
+    if let Some(dir) = &args.outbox {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create the outbox {}", dir.display()))?;
+    }
+    let mut n = 0u64;
+    let mut bytes = 0u64;
+    let mut write = |r: Recipient| -> anyhow::Result<()> {
+        let message = factory.build(&r)?;
+        let raw = message.formatted();
+        bytes += raw.len() as u64;
+        n += 1;
+        if let Some(dir) = &args.outbox {
+            write_eml(dir, n, &r.email, &raw)?;
+        }
+        Ok(())
+    };
+    if was_frozen {
+        let mut after = 0;
+        loop {
+            let page = crate::store::deliveries::queued_page(
+                store.conn_ref(),
+                &week.to_string(),
+                after,
+                512,
+            )?;
+            let Some(last) = page.last() else { break };
+            after = last.subscriber_id;
+            for q in page {
+                write(Recipient {
+                    email: q.email,
+                    name: q.name,
+                    role: q.role,
+                    token: q.token,
+                })?;
+            }
+        }
+    } else {
+        store.for_each_subscriber(Some(Status::Active), |s| {
+            write(Recipient {
+                email: s.email.clone(),
+                name: s.name.clone(),
+                role: s.role,
+                token: s.token.clone(),
+            })
+        })?;
+    }
+    let avg = bytes.checked_div(n).unwrap_or(0);
+    println!(
+        "dry run: {week} would be sent to {} subscriber{} (\"{}\", featuring {}, {} new terms; {} bytes a message on average){}",
+        thousands(n),
+        if n == 1 { "" } else { "s" },
+        factory.subject(),
+        selection.featured,
+        selection.new_terms.len(),
+        thousands(avg),
+        match &args.outbox {
+            Some(dir) => format!("; messages written to {}", dir.display()),
+            None => String::new(),
+        }
+    );
+    Ok(())
+}
+
+fn write_eml(dir: &Path, n: u64, email: &str, raw: &[u8]) -> anyhow::Result<()> {
+    let safe: String = email
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@' | '+') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let path = dir.join(format!("{n:06}-{safe}.eml"));
+    crate::cmd::preview::write_atomically(&path, raw)
+}
+
+/// A progress bar with rate and ETA, for a person at a terminal.
+struct Bar(ProgressBar);
+
+impl Bar {
+    fn new() -> Bar {
+        let bar = ProgressBar::new(0);
+        bar.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} {per_sec} ETA {eta}",
+            )
+            .expect("valid template"),
+        );
+        Bar(bar)
+    }
+}
+
+impl Progress for Bar {
+    fn start(&self, queued: u64) {
+        self.0.set_length(queued);
+    }
+    fn delivered(&self, n: u64) {
+        self.0.inc(n);
+    }
+    fn failed(&self, email: &str, error: &str) {
+        self.0.println(format!("failed: {email}: {error}"));
+    }
+    fn waiting_for_lease(&self, holder: &str) {
+        self.0.println(format!(
+            "another send of this week is running ({holder}); waiting for it to finish"
+        ));
+    }
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+/// Plain log lines for cron: one per 1,000 messages, one per failure.
+#[derive(Default)]
+struct LogLines {
+    done: std::sync::atomic::AtomicU64,
+    total: std::sync::atomic::AtomicU64,
+}
+
+impl Progress for LogLines {
+    fn start(&self, queued: u64) {
+        self.total.store(queued, Ordering::Relaxed);
+        tracing::info!("sending to {} queued subscribers", thousands(queued));
+    }
+    fn delivered(&self, n: u64) {
+        let done = self.done.fetch_add(n, Ordering::Relaxed) + n;
+        if done.is_multiple_of(1000) {
+            tracing::info!(
+                "{} of {} done",
+                thousands(done),
+                thousands(self.total.load(Ordering::Relaxed))
+            );
+        }
+    }
+    fn failed(&self, email: &str, error: &str) {
+        tracing::warn!("delivery to {email} failed: {error}");
+    }
+    fn waiting_for_lease(&self, holder: &str) {
+        tracing::warn!("another send of this week is running ({holder}); waiting for it to finish");
+    }
+    fn finish(&self) {}
+}

@@ -1,0 +1,189 @@
+//! `digest subscribers list | import | export`.
+
+use std::io::{BufWriter, Read, Write};
+use std::path::Path;
+
+use anyhow::Context as _;
+
+use crate::app::{App, print_stdout, thousands};
+use crate::cli::{ExportFormat, SubscriberFormat, SubscribersCommand};
+use crate::error::InputError;
+use crate::import::ImportReader;
+use crate::store::{Status, Store, Subscriber};
+
+pub fn run(app: &App, command: &SubscribersCommand) -> anyhow::Result<()> {
+    match command {
+        SubscribersCommand::List { status, format } => list(app, *status, *format),
+        SubscribersCommand::Export { status, format } => {
+            let format = match format {
+                ExportFormat::Csv => SubscriberFormat::Csv,
+                ExportFormat::Json => SubscriberFormat::Json,
+            };
+            write_rows(app, *status, format)
+        }
+        SubscribersCommand::Import {
+            file,
+            status,
+            dry_run,
+        } => import(app, file, *status, *dry_run),
+    }
+}
+
+/// The columns of CSV and JSON output, in order. `email` to `created_at` are
+/// what another tool needs; `confirmed_at` and `unsubscribed_at` make an
+/// export lossless, so moving a list between databases keeps its history.
+const CSV_HEADER: [&str; 7] = [
+    "email",
+    "name",
+    "role",
+    "status",
+    "created_at",
+    "confirmed_at",
+    "unsubscribed_at",
+];
+
+fn list(app: &App, status: Option<Status>, format: SubscriberFormat) -> anyhow::Result<()> {
+    if format != SubscriberFormat::Table {
+        return write_rows(app, status, format);
+    }
+    let mut rows: Vec<Subscriber> = Vec::new();
+    if let Some(store) = app.store_if_exists()? {
+        store.for_each_subscriber(status, |s| {
+            rows.push(s.clone());
+            Ok(())
+        })?;
+    }
+    let width = |f: &dyn Fn(&Subscriber) -> usize, min: usize| {
+        rows.iter().map(f).max().unwrap_or(0).max(min)
+    };
+    let ew = width(&|s| s.email.chars().count(), 5);
+    let nw = width(&|s| s.name.as_deref().map_or(0, |n| n.chars().count()), 4);
+    let mut out = format!(
+        "{:ew$}  {:nw$}  {:14}  {:12}  CREATED\n",
+        "EMAIL", "NAME", "ROLE", "STATUS"
+    );
+    for s in &rows {
+        out += &format!(
+            "{:ew$}  {:nw$}  {:14}  {:12}  {}\n",
+            s.email,
+            s.name.as_deref().unwrap_or(""),
+            s.role.map_or("", |r| r.as_str()),
+            s.status.as_str(),
+            s.created_at
+        );
+    }
+    out += &format!(
+        "{} subscriber{}\n",
+        thousands(rows.len() as u64),
+        if rows.len() == 1 { "" } else { "s" }
+    );
+    print_stdout(&out)
+}
+
+/// CSV or JSON to standard output, streamed row by row from the database.
+fn write_rows(app: &App, status: Option<Status>, format: SubscriberFormat) -> anyhow::Result<()> {
+    let stdout = std::io::stdout().lock();
+    let result = match app.store_if_exists()? {
+        Some(store) => write_to(
+            &store,
+            status,
+            format,
+            BufWriter::with_capacity(64 * 1024, stdout),
+        ),
+        None => write_to(&Store::in_memory()?, status, format, BufWriter::new(stdout)),
+    };
+    match result {
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            Ok(())
+        }
+        other => other,
+    }
+}
+
+fn write_to(
+    store: &Store,
+    status: Option<Status>,
+    format: SubscriberFormat,
+    mut out: impl Write,
+) -> anyhow::Result<()> {
+    match format {
+        SubscriberFormat::Csv | SubscriberFormat::Table => {
+            let mut csv = csv::Writer::from_writer(out);
+            csv.write_record(CSV_HEADER)?;
+            store.for_each_subscriber(status, |s| {
+                csv.write_record([
+                    s.email.as_str(),
+                    s.name.as_deref().unwrap_or(""),
+                    s.role.map_or("", |r| r.as_str()),
+                    s.status.as_str(),
+                    &s.created_at,
+                    s.confirmed_at.as_deref().unwrap_or(""),
+                    s.unsubscribed_at.as_deref().unwrap_or(""),
+                ])?;
+                Ok(())
+            })?;
+            csv.flush()?;
+        }
+        SubscriberFormat::Json => {
+            out.write_all(b"[")?;
+            let mut first = true;
+            store.for_each_subscriber(status, |s| {
+                out.write_all(if first { b"\n  " } else { b",\n  " })?;
+                first = false;
+                serde_json::to_writer(&mut out, s)?;
+                Ok(())
+            })?;
+            out.write_all(if first { b"]\n" } else { b"\n]\n" })?;
+            out.flush()?;
+        }
+    }
+    Ok(())
+}
+
+fn import(app: &App, file: &Path, status: Status, dry_run: bool) -> anyhow::Result<()> {
+    let (shown, input): (String, Box<dyn Read>) = if file == Path::new("-") {
+        ("stdin".into(), Box::new(std::io::stdin().lock()))
+    } else {
+        let f = std::fs::File::open(file)
+            .map_err(|e| InputError(format!("cannot read {}: {e}", file.display())))?;
+        (
+            file.display().to_string(),
+            Box::new(std::io::BufReader::with_capacity(256 * 1024, f)),
+        )
+    };
+    let reader =
+        ImportReader::new(input, status).map_err(|e| InputError(format!("{shown}: {e}")))?;
+    let now = app.now_stamp();
+    let mut store = match (dry_run, app.store_if_exists()?) {
+        (_, Some(store)) => store,
+        (true, None) => Store::in_memory()?,
+        (false, None) => app.store_for_writing()?,
+    };
+    let outcome = store
+        .import(reader, &now, dry_run)
+        .with_context(|| format!("importing {shown} failed; nothing was imported"))?;
+    let mut stderr = std::io::stderr().lock();
+    for r in &outcome.rejected {
+        writeln!(stderr, "{shown}:{}: {}", r.line, r.reason)?;
+    }
+    let verb = if dry_run { "would import" } else { "imported" };
+    println!(
+        "{verb} {}, skipped {} existing, rejected {}",
+        thousands(outcome.imported),
+        thousands(outcome.skipped_existing),
+        thousands(outcome.rejected.len() as u64)
+    );
+    if !outcome.rejected.is_empty() {
+        let n = outcome.rejected.len() as u64;
+        anyhow::bail!(
+            "{} row{} of {shown} rejected (listed above); fix {} and import the file again: rows already in the list are skipped",
+            thousands(n),
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "it" } else { "them" }
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,307 @@
+//! Reading a subscriber CSV for import.
+//!
+//! The reader streams: one record in memory at a time, so a file of a million
+//! rows costs no more than a file of ten. Each record becomes either a valid
+//! [`ImportRow`] or a [`Rejected`] with the line it starts on and the reason;
+//! only a file that cannot be read at all, or has no `email` column, stops
+//! the import before anything is written.
+
+use std::io::Read;
+
+use chrono::{DateTime, Utc};
+use csv::{ByteRecord, ReaderBuilder};
+
+use crate::address::{SubscriberEmail, SubscriberName};
+use crate::role::Role;
+use crate::store::{ImportRow, Rejected, Status, timestamp};
+
+/// Where each known column is in the header row.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+struct Columns {
+    email: usize,
+    name: Option<usize>,
+    role: Option<usize>,
+    status: Option<usize>,
+    created_at: Option<usize>,
+    confirmed_at: Option<usize>,
+    unsubscribed_at: Option<usize>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum HeaderError {
+    #[error(
+        "the file is empty; it needs a header row with an `email` column, e.g. `email,name,role`"
+    )]
+    Empty,
+    #[error(
+        "the header row has no `email` column (found: {0}); the first row must name the columns, e.g. `email,name,role`"
+    )]
+    NoEmail(String),
+    #[error("the header row has two `{0}` columns; keep one")]
+    Duplicate(String),
+    #[error("cannot read the header row: {0}")]
+    Unreadable(String),
+}
+
+fn header_name(field: &[u8]) -> String {
+    let s = String::from_utf8_lossy(field);
+    s.trim_start_matches('\u{feff}').trim().to_ascii_lowercase()
+}
+
+impl Columns {
+    fn from_header(header: &ByteRecord) -> Result<Columns, HeaderError> {
+        if header.is_empty() || (header.len() == 1 && header[0].iter().all(u8::is_ascii_whitespace))
+        {
+            return Err(HeaderError::Empty);
+        }
+        let mut email = None;
+        let mut cols = Columns::default();
+        for (i, field) in header.iter().enumerate() {
+            let name = header_name(field);
+            let slot = match name.as_str() {
+                "email" | "e-mail" | "email address" | "email_address" => &mut email,
+                "name" => &mut cols.name,
+                "role" => &mut cols.role,
+                "status" => &mut cols.status,
+                "created_at" => &mut cols.created_at,
+                "confirmed_at" => &mut cols.confirmed_at,
+                "unsubscribed_at" => &mut cols.unsubscribed_at,
+                _ => continue,
+            };
+            if slot.is_some() {
+                return Err(HeaderError::Duplicate(name));
+            }
+            *slot = Some(i);
+        }
+        let Some(email) = email else {
+            let found: Vec<String> = header
+                .iter()
+                .take(10)
+                .map(|f| {
+                    let name: String = header_name(f).chars().take(40).collect();
+                    format!("`{}`", name.escape_debug())
+                })
+                .collect();
+            return Err(HeaderError::NoEmail(found.join(", ")));
+        };
+        cols.email = email;
+        Ok(cols)
+    }
+}
+
+pub struct ImportReader<R: Read> {
+    reader: csv::Reader<R>,
+    columns: Columns,
+    default_status: Status,
+    record: ByteRecord,
+}
+
+impl<R: Read> ImportReader<R> {
+    /// Read the header row. `default_status` applies to rows without a
+    /// `status` value.
+    pub fn new(input: R, default_status: Status) -> Result<ImportReader<R>, HeaderError> {
+        // Records end at `\n` only, and a `\r` before it is removed from the
+        // last field by hand: with CRLF as a terminator the csv crate counts
+        // lines one short, and every rejected row must name its true line.
+        let mut reader = ReaderBuilder::new()
+            .has_headers(true)
+            .flexible(true)
+            .terminator(csv::Terminator::Any(b'\n'))
+            .from_reader(input);
+        let header = reader
+            .byte_headers()
+            .map_err(|e| HeaderError::Unreadable(e.to_string()))?
+            .clone();
+        let columns = Columns::from_header(&header)?;
+        Ok(ImportReader {
+            reader,
+            columns,
+            default_status,
+            record: ByteRecord::new(),
+        })
+    }
+
+    fn parse(&self, line: u64) -> Result<ImportRow, Rejected> {
+        let reject = |reason: String| Rejected { line, reason };
+        let last = self.record.len().saturating_sub(1);
+        let field = |i: Option<usize>| -> Result<&str, Rejected> {
+            let mut bytes = i.and_then(|i| self.record.get(i)).unwrap_or(b"");
+            if i == Some(last) {
+                bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+            }
+            std::str::from_utf8(bytes).map_err(|_| {
+                reject("not valid UTF-8; save the file as UTF-8 (it looks like Latin-1 or Windows-1252)".into())
+            })
+        };
+        let email = SubscriberEmail::parse(field(Some(self.columns.email))?)
+            .map_err(|e| reject(format!("invalid address: {e}")))?;
+        let name = SubscriberName::parse(field(self.columns.name)?)
+            .map_err(|e| reject(format!("bad name for {email}: {e}")))?;
+        let role = match field(self.columns.role)?.trim() {
+            "" => None,
+            r => Some(
+                r.parse::<Role>()
+                    .map_err(|e| reject(format!("bad role for {email}: {e}")))?,
+            ),
+        };
+        let status = match field(self.columns.status)?.trim() {
+            "" => self.default_status,
+            s => s
+                .parse::<Status>()
+                .map_err(|e| reject(format!("bad status for {email}: {e}")))?,
+        };
+        let time = |col: Option<usize>, what: &str| -> Result<Option<String>, Rejected> {
+            match field(col)?.trim() {
+                "" => Ok(None),
+                t => DateTime::parse_from_rfc3339(t)
+                    .map(|t| Some(timestamp(t.with_timezone(&Utc))))
+                    .map_err(|_| reject(format!("bad {what} for {email}: `{t}` is not an RFC 3339 time like 2026-11-29T12:00:00Z"))),
+            }
+        };
+        Ok(ImportRow {
+            line,
+            created_at: time(self.columns.created_at, "created_at")?,
+            confirmed_at: time(self.columns.confirmed_at, "confirmed_at")?,
+            unsubscribed_at: time(self.columns.unsubscribed_at, "unsubscribed_at")?,
+            email,
+            name,
+            role,
+            status,
+        })
+    }
+}
+
+impl<R: Read> Iterator for ImportReader<R> {
+    /// `Err` for a file that stopped being readable; `Ok(Err)` for a row
+    /// that was read but rejected.
+    type Item = anyhow::Result<Result<ImportRow, Rejected>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.reader.read_byte_record(&mut self.record) {
+                Ok(false) => return None,
+                Ok(true) => {
+                    let line = self.record.position().map_or(0, |p| p.line());
+                    // A blank line (or a trailing one) is not a record.
+                    if self
+                        .record
+                        .iter()
+                        .all(|f| f.iter().all(u8::is_ascii_whitespace))
+                    {
+                        continue;
+                    }
+                    return Some(Ok(self.parse(line)));
+                }
+                Err(e) => {
+                    return Some(Err(
+                        anyhow::Error::new(e).context("cannot read the CSV file")
+                    ));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(input: &[u8]) -> Result<Vec<Result<ImportRow, Rejected>>, HeaderError> {
+        let reader = ImportReader::new(input, Status::Active)?;
+        Ok(reader.map(|r| r.unwrap()).collect())
+    }
+
+    fn emails(rows: &[Result<ImportRow, Rejected>]) -> Vec<String> {
+        rows.iter()
+            .map(|r| match r {
+                Ok(row) => format!("{}:{}", row.line, row.email),
+                Err(rej) => format!("{}: {}", rej.line, rej.reason),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn bom_crlf_quoted_commas_and_a_trailing_blank_line() {
+        let input = "\u{feff}Email,Name,Role\r\nada@example.com,\"Lovelace, Ada\",executive\r\n\"bob@example.com\",Bob,\r\n\r\n";
+        let rows = read(input.as_bytes()).unwrap();
+        assert_eq!(emails(&rows), ["2:ada@example.com", "3:bob@example.com"]);
+        let ada = rows[0].as_ref().unwrap();
+        assert_eq!(ada.name.as_ref().unwrap().as_str(), "Lovelace, Ada");
+        assert_eq!(ada.role, Some(Role::Executive));
+    }
+
+    #[test]
+    fn rejected_rows_name_their_line_and_reason() {
+        let input = b"email,name,role,status\n\
+            ok@example.com,,,\n\
+            not-an-address,,,\n\
+            a@b,,,\n\
+            eve@example.com,=cmd|' /C calc'!A0,,\n\
+            carl@example.com,,ceo,\n\
+            dan@example.com,,,gone\n\
+            \"multi\nline\"@example.com,,,\n\
+            late@example.com,\"Two\nLines\",,\n";
+        let rows = read(input).unwrap();
+        let got = emails(&rows);
+        let expected = [
+            "2:ok@example.com",
+            "3: invalid address: `not-an-address` is not an email address: there is no @",
+            "4: invalid address: `a@b` is not an email address: the domain has no dot (expected something like example.com)",
+            "5: bad name for eve@example.com: the name starts with `=`, which a spreadsheet would run as a formula; remove it",
+            "6: bad role for carl@example.com: unknown role `ceo`; use one of technical_lead, business_owner, executive",
+            "7: bad status for dan@example.com: unknown status `gone`; use pending, active, unsubscribed or bounced",
+            "8: invalid address: `multi\\nline@example.com` is not an email address: it contains a control character",
+            "10: bad name for late@example.com: the name contains a control character (such as a line break); names go into email headers",
+        ];
+        assert_eq!(got, expected);
+    }
+
+    #[test]
+    fn latin1_rows_are_rejected_not_mangled() {
+        let mut input = b"email,name\nok@example.com,Ok\nzoe@example.com,Zo".to_vec();
+        input.push(0xEB);
+        input.extend_from_slice(b"\n");
+        let rows = read(&input).unwrap();
+        assert!(rows[0].is_ok());
+        assert!(
+            rows[1]
+                .as_ref()
+                .unwrap_err()
+                .reason
+                .contains("not valid UTF-8")
+        );
+    }
+
+    #[test]
+    fn headers_without_email_are_refused() {
+        let cases: &[(&[u8], HeaderError)] = &[
+            (b"", HeaderError::Empty),
+            (b"\n", HeaderError::Empty),
+            (
+                b"name,role\nAda,executive\n",
+                HeaderError::NoEmail("`name`, `role`".into()),
+            ),
+            (
+                b"ada@example.com\nbob@example.com\n",
+                HeaderError::NoEmail("`ada@example.com`".into()),
+            ),
+            (b"email,Email\n", HeaderError::Duplicate("email".into())),
+        ];
+        for (input, expected) in cases {
+            let err = ImportReader::new(*input, Status::Active).err().unwrap();
+            assert_eq!(&err, expected, "{:?}", String::from_utf8_lossy(input));
+        }
+    }
+
+    #[test]
+    fn the_status_column_wins_over_the_default() {
+        let input = b"email,status,created_at\na@example.com,unsubscribed,2026-01-02T03:04:05+01:00\nb@example.com,,\n";
+        let rows: Vec<_> = ImportReader::new(&input[..], Status::Pending)
+            .unwrap()
+            .map(|r| r.unwrap().unwrap())
+            .collect();
+        assert_eq!(rows[0].status, Status::Unsubscribed);
+        assert_eq!(rows[0].created_at.as_deref(), Some("2026-01-02T02:04:05Z"));
+        assert_eq!(rows[1].status, Status::Pending);
+    }
+}

@@ -1,0 +1,224 @@
+//! The SQLite database: subscribers, frozen issues and the delivery ledger.
+//!
+//! One file shared by cron, the CLI and the web server, so it runs in WAL
+//! mode with a busy timeout: a reader never blocks the sender and a short
+//! write waits its turn instead of failing. The schema is migrated in code
+//! when a command opens the file; a file written by a newer version of the
+//! program is refused and left untouched, because an older binary cannot
+//! know what the newer columns mean.
+
+pub mod deliveries;
+mod issues;
+mod subscribers;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use chrono::{DateTime, SecondsFormat, Utc};
+use rusqlite::{Connection, OpenFlags};
+use rusqlite_migration::{M, Migrations};
+
+pub use deliveries::{Counts, Delivered, HistoryRow, QueuedDelivery};
+pub use issues::FrozenIssue;
+pub use subscribers::{
+    ImportOutcome, ImportRow, Rejected, Status, SubscribeOutcome, Subscriber, UnsubscribeOutcome,
+};
+
+const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("migrations/001-initial.sql"))];
+
+/// How long a write waits for another writer before giving up.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+/// Timestamps are stored as RFC 3339 UTC text with second precision, which
+/// sorts correctly as text and reads well in `sqlite3`.
+pub fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// A fresh subscriber token: 144 bits from the OS random source, URL-safe
+/// base64 (24 characters, no padding).
+pub fn new_token() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 18];
+    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("the OS random source failed: {e}"))?;
+    Ok(base64url(&bytes))
+}
+
+fn base64url(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        let chars = chunk.len() + 1;
+        for i in 0..chars {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+impl Store {
+    /// Open the database at `path`, creating it and its folder if missing.
+    pub fn open_or_create(path: &Path) -> anyhow::Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create the database folder {}", dir.display()))?;
+        }
+        Store::open_with(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE,
+        )
+    }
+
+    /// Open the database at `path` if it exists; `None` if it does not.
+    /// Commands that only read use this, so they never create a database.
+    pub fn open_existing(path: &Path) -> anyhow::Result<Option<Store>> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        Store::open_with(path, OpenFlags::SQLITE_OPEN_READ_WRITE).map(Some)
+    }
+
+    /// A private in-memory database with the full schema (dry runs).
+    pub fn in_memory() -> anyhow::Result<Store> {
+        let conn = Connection::open_in_memory()?;
+        Store::init(conn, PathBuf::from(":memory:"))
+    }
+
+    fn open_with(path: &Path, flags: OpenFlags) -> anyhow::Result<Store> {
+        let conn = Connection::open_with_flags(path, flags | OpenFlags::SQLITE_OPEN_NO_MUTEX)
+            .with_context(|| format!("cannot open the database {}", path.display()))?;
+        Store::init(conn, path.to_path_buf())
+    }
+
+    fn init(mut conn: Connection, path: PathBuf) -> anyhow::Result<Store> {
+        let shown = path.display().to_string();
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Reading the schema version is the first real read: a file that is
+        // not a database fails here.
+        let migrations = Migrations::from_slice(MIGRATIONS);
+        let pending = migrations.pending_migrations(&conn).map_err(|e| {
+            anyhow::anyhow!("{shown} is not a glossary-digest database (SQLite says: {e}); check --db / DIGEST_DB / [paths] database")
+        })?;
+        if pending < 0 {
+            anyhow::bail!(
+                "{shown} was written by a newer version of glossary-digest (schema version {}, this \
+                 program knows up to {}); it was left untouched: upgrade digest to use it",
+                MIGRATIONS.len() as i64 - i64::from(pending),
+                MIGRATIONS.len()
+            );
+        }
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .with_context(|| format!("cannot switch {shown} to WAL mode"))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        if pending > 0 {
+            migrations
+                .to_latest(&mut conn)
+                .with_context(|| format!("cannot migrate the database {shown}"))?;
+        }
+        Ok(Store { conn, path })
+    }
+
+    /// The connection, for read-only queries from other modules.
+    pub fn conn_ref(&self) -> &Connection {
+        &self.conn
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The schema version (number of migrations applied).
+    pub fn schema_version(&self) -> anyhow::Result<i64> {
+        Ok(self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_are_long_url_safe_and_distinct() {
+        let a = new_token().unwrap();
+        let b = new_token().unwrap();
+        assert_eq!(a.len(), 24);
+        assert_ne!(a, b);
+        assert!(
+            a.bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        );
+    }
+
+    #[test]
+    fn base64url_matches_the_rfc_examples() {
+        // RFC 4648 test vectors, URL-safe alphabet, no padding.
+        let cases = [
+            ("", ""),
+            ("f", "Zg"),
+            ("fo", "Zm8"),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg"),
+            ("fooba", "Zm9vYmE"),
+            ("foobar", "Zm9vYmFy"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(base64url(input.as_bytes()), expected);
+        }
+        assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
+    }
+
+    #[test]
+    fn a_newer_schema_is_refused_and_left_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("digest.db");
+        Store::open_or_create(&path).unwrap();
+        let conn = Connection::open(&path).unwrap();
+        conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(conn);
+        let before = std::fs::read(&path).unwrap();
+        let err = Store::open_existing(&path).err().unwrap().to_string();
+        assert!(err.contains("written by a newer version"), "{err}");
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_database_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("notes.txt");
+        std::fs::write(
+            &path,
+            "hello, this is not SQLite at all, just some text in a file",
+        )
+        .unwrap();
+        let err = Store::open_existing(&path).err().unwrap().to_string();
+        assert!(err.contains("is not a glossary-digest database"), "{err}");
+    }
+
+    #[test]
+    fn the_schema_enforces_statuses() {
+        let store = Store::in_memory().unwrap();
+        let err = store
+            .conn
+            .execute(
+                "INSERT INTO subscribers (email, email_key, status, token, created_at) VALUES ('a@b.c', 'a@b.c', 'gone', 't', 'now')",
+                [],
+            )
+            .unwrap_err();
+        assert!(err.to_string().contains("CHECK"), "{err}");
+        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
+    }
+}

@@ -1,0 +1,496 @@
+//! The subscriber list.
+
+use std::fmt;
+use std::str::FromStr;
+
+use anyhow::Context as _;
+use rusqlite::{OptionalExtension as _, Row, params};
+use serde::Serialize;
+
+use super::{Store, new_token};
+use crate::address::{SubscriberEmail, SubscriberName};
+use crate::role::Role;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pending,
+    Active,
+    Unsubscribed,
+    Bounced,
+}
+
+impl Status {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Active => "active",
+            Status::Unsubscribed => "unsubscribed",
+            Status::Bounced => "bounced",
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Status {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "pending" => Ok(Status::Pending),
+            "active" => Ok(Status::Active),
+            "unsubscribed" => Ok(Status::Unsubscribed),
+            "bounced" => Ok(Status::Bounced),
+            _ => Err(format!(
+                "unknown status `{s}`; use pending, active, unsubscribed or bounced"
+            )),
+        }
+    }
+}
+
+/// A subscriber as stored. The token is here for the sender and the web
+/// server; listing and export never print it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Subscriber {
+    #[serde(skip)]
+    pub id: i64,
+    pub email: String,
+    pub name: Option<String>,
+    pub role: Option<Role>,
+    pub status: Status,
+    #[serde(skip)]
+    pub token: String,
+    pub created_at: String,
+    pub confirmed_at: Option<String>,
+    pub unsubscribed_at: Option<String>,
+}
+
+const COLUMNS: &str =
+    "id, email, name, role, status, token, created_at, confirmed_at, unsubscribed_at";
+
+fn from_row(row: &Row<'_>) -> rusqlite::Result<Subscriber> {
+    let role: Option<String> = row.get(3)?;
+    let status: String = row.get(4)?;
+    Ok(Subscriber {
+        id: row.get(0)?,
+        email: row.get(1)?,
+        name: row.get(2)?,
+        role: role.and_then(|r| r.parse().ok()),
+        status: status.parse().unwrap_or(Status::Pending),
+        token: row.get(5)?,
+        created_at: row.get(6)?,
+        confirmed_at: row.get(7)?,
+        unsubscribed_at: row.get(8)?,
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscribeOutcome {
+    Added {
+        status: Status,
+    },
+    AlreadyActive,
+    AlreadyPending,
+    /// Was pending; now active.
+    Confirmed,
+    /// Was unsubscribed or bounced; now `status` again.
+    Reactivated {
+        was: Status,
+        status: Status,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnsubscribeOutcome {
+    Unsubscribed,
+    AlreadyUnsubscribed,
+    NotFound,
+}
+
+/// One valid row of an import.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImportRow {
+    /// Where the record starts in the file (1-based; the header is line 1).
+    pub line: u64,
+    pub email: SubscriberEmail,
+    pub name: Option<SubscriberName>,
+    pub role: Option<Role>,
+    /// From the file's `status` column, else the `--status` default.
+    pub status: Status,
+    pub created_at: Option<String>,
+    pub confirmed_at: Option<String>,
+    pub unsubscribed_at: Option<String>,
+}
+
+/// A row that was not imported, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rejected {
+    pub line: u64,
+    pub reason: String,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct ImportOutcome {
+    pub imported: u64,
+    pub skipped_existing: u64,
+    pub rejected: Vec<Rejected>,
+}
+
+impl Store {
+    pub fn subscriber_by_email(
+        &self,
+        email: &SubscriberEmail,
+    ) -> anyhow::Result<Option<Subscriber>> {
+        let sql = format!("SELECT {COLUMNS} FROM subscribers WHERE email_key = ?1");
+        Ok(self
+            .conn
+            .query_row(&sql, [email.key()], from_row)
+            .optional()?)
+    }
+
+    pub fn subscriber_by_token(&self, token: &str) -> anyhow::Result<Option<Subscriber>> {
+        let sql = format!("SELECT {COLUMNS} FROM subscribers WHERE token = ?1");
+        Ok(self.conn.query_row(&sql, [token], from_row).optional()?)
+    }
+
+    /// Add a subscriber, or bring an existing one back. `pending`: awaiting
+    /// confirmation rather than active. A name or role given for an existing
+    /// subscriber replaces the stored one.
+    pub fn subscribe(
+        &mut self,
+        email: &SubscriberEmail,
+        name: Option<&SubscriberName>,
+        role: Option<Role>,
+        pending: bool,
+        now: &str,
+    ) -> anyhow::Result<SubscribeOutcome> {
+        let tx = self.conn.transaction()?;
+        let existing: Option<(i64, String)> = tx
+            .query_row(
+                "SELECT id, status FROM subscribers WHERE email_key = ?1",
+                [email.key()],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let target = if pending {
+            Status::Pending
+        } else {
+            Status::Active
+        };
+        let confirmed_at = (!pending).then_some(now);
+        let outcome = match existing {
+            None => {
+                tx.execute(
+                    "INSERT INTO subscribers (email, email_key, name, role, status, token, created_at, confirmed_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                    params![
+                        email.as_str(),
+                        email.key(),
+                        name.map(SubscriberName::as_str),
+                        role.map(Role::as_str),
+                        target.as_str(),
+                        new_token()?,
+                        now,
+                        confirmed_at,
+                    ],
+                )?;
+                SubscribeOutcome::Added { status: target }
+            }
+            Some((id, status)) => {
+                let status: Status = status.parse().map_err(anyhow::Error::msg)?;
+                if let Some(name) = name {
+                    tx.execute(
+                        "UPDATE subscribers SET name = ?1 WHERE id = ?2",
+                        params![name.as_str(), id],
+                    )?;
+                }
+                if let Some(role) = role {
+                    tx.execute(
+                        "UPDATE subscribers SET role = ?1 WHERE id = ?2",
+                        params![role.as_str(), id],
+                    )?;
+                }
+                match (status, pending) {
+                    (Status::Active, _) => SubscribeOutcome::AlreadyActive,
+                    (Status::Pending, true) => SubscribeOutcome::AlreadyPending,
+                    (Status::Pending, false) => {
+                        tx.execute(
+                            "UPDATE subscribers SET status = 'active', confirmed_at = ?1 WHERE id = ?2",
+                            params![now, id],
+                        )?;
+                        SubscribeOutcome::Confirmed
+                    }
+                    (was @ (Status::Unsubscribed | Status::Bounced), _) => {
+                        tx.execute(
+                            "UPDATE subscribers SET status = ?1, confirmed_at = ?2, unsubscribed_at = NULL WHERE id = ?3",
+                            params![target.as_str(), confirmed_at, id],
+                        )?;
+                        SubscribeOutcome::Reactivated {
+                            was,
+                            status: target,
+                        }
+                    }
+                }
+            }
+        };
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    pub fn unsubscribe(
+        &mut self,
+        email: &SubscriberEmail,
+        now: &str,
+    ) -> anyhow::Result<UnsubscribeOutcome> {
+        let Some(sub) = self.subscriber_by_email(email)? else {
+            return Ok(UnsubscribeOutcome::NotFound);
+        };
+        self.unsubscribe_id(sub.id, sub.status, now)
+    }
+
+    fn unsubscribe_id(
+        &mut self,
+        id: i64,
+        status: Status,
+        now: &str,
+    ) -> anyhow::Result<UnsubscribeOutcome> {
+        if status == Status::Unsubscribed {
+            return Ok(UnsubscribeOutcome::AlreadyUnsubscribed);
+        }
+        self.conn.execute(
+            "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = ?1 WHERE id = ?2 AND status <> 'unsubscribed'",
+            params![now, id],
+        )?;
+        Ok(UnsubscribeOutcome::Unsubscribed)
+    }
+
+    /// Call `f` for each subscriber (optionally of one status) in id order,
+    /// streaming: memory stays flat however long the list.
+    pub fn for_each_subscriber(
+        &self,
+        status: Option<Status>,
+        mut f: impl FnMut(&Subscriber) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM subscribers WHERE ?1 IS NULL OR status = ?1 ORDER BY id"
+        );
+        let mut stmt = self.conn.prepare(&sql)?;
+        let mut rows = stmt.query([status.map(Status::as_str)])?;
+        while let Some(row) = rows.next()? {
+            f(&from_row(row)?)?;
+        }
+        Ok(())
+    }
+
+    pub fn count_subscribers(&self, status: Status) -> anyhow::Result<u64> {
+        let n: i64 = self.conn.query_row(
+            "SELECT count(*) FROM subscribers WHERE status = ?1",
+            [status.as_str()],
+            |r| r.get(0),
+        )?;
+        Ok(n.max(0) as u64)
+    }
+
+    /// Import rows in one transaction. Addresses already in the list are
+    /// skipped (an unsubscribed or bounced address is never re-activated: the
+    /// person said no); an address seen earlier in the same file is rejected
+    /// as a duplicate of that line. With `dry_run` nothing is committed.
+    pub fn import(
+        &mut self,
+        rows: impl Iterator<Item = anyhow::Result<Result<ImportRow, Rejected>>>,
+        now: &str,
+        dry_run: bool,
+    ) -> anyhow::Result<ImportOutcome> {
+        let tx = self.conn.transaction()?;
+        let base_id: i64 =
+            tx.query_row("SELECT coalesce(max(id), 0) FROM subscribers", [], |r| {
+                r.get(0)
+            })?;
+        // The file line of each row inserted, by id - base_id - 1: enough to
+        // name the first occurrence of a duplicate without a map of addresses.
+        let mut lines: Vec<u64> = Vec::new();
+        let mut outcome = ImportOutcome::default();
+        {
+            let mut insert = tx.prepare(
+                "INSERT INTO subscribers (email, email_key, name, role, status, token, created_at, confirmed_at, unsubscribed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (email_key) DO NOTHING",
+            )?;
+            let mut find = tx.prepare("SELECT id FROM subscribers WHERE email_key = ?1")?;
+            for row in rows {
+                let row = match row? {
+                    Ok(row) => row,
+                    Err(rejected) => {
+                        outcome.rejected.push(rejected);
+                        continue;
+                    }
+                };
+                let key = row.email.key();
+                let created_at = row.created_at.as_deref().unwrap_or(now);
+                let confirmed_at = row
+                    .confirmed_at
+                    .as_deref()
+                    .or((row.status == Status::Active).then_some(created_at));
+                let changed = insert.execute(params![
+                    row.email.as_str(),
+                    key,
+                    row.name.as_ref().map(SubscriberName::as_str),
+                    row.role.map(Role::as_str),
+                    row.status.as_str(),
+                    new_token()?,
+                    created_at,
+                    confirmed_at,
+                    row.unsubscribed_at,
+                ])?;
+                if changed == 1 {
+                    lines.push(row.line);
+                    outcome.imported += 1;
+                    continue;
+                }
+                let id: i64 = find.query_row([&key], |r| r.get(0))?;
+                if id > base_id {
+                    let first = lines.get((id - base_id - 1) as usize).copied().unwrap_or(0);
+                    outcome.rejected.push(Rejected {
+                        line: row.line,
+                        reason: format!("duplicate of line {first} ({})", row.email),
+                    });
+                } else {
+                    outcome.skipped_existing += 1;
+                }
+            }
+        }
+        if dry_run {
+            tx.rollback()?;
+        } else {
+            tx.commit().context("cannot commit the import")?;
+        }
+        Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn email(s: &str) -> SubscriberEmail {
+        SubscriberEmail::parse(s).unwrap()
+    }
+
+    const NOW: &str = "2026-11-29T12:00:00Z";
+
+    #[test]
+    fn subscribe_walks_through_every_state() {
+        let mut store = Store::in_memory().unwrap();
+        let ada = email("ada@example.com");
+        let steps: &[(bool, SubscribeOutcome)] = &[
+            (
+                true,
+                SubscribeOutcome::Added {
+                    status: Status::Pending,
+                },
+            ),
+            (true, SubscribeOutcome::AlreadyPending),
+            (false, SubscribeOutcome::Confirmed),
+            (false, SubscribeOutcome::AlreadyActive),
+        ];
+        for (pending, expected) in steps {
+            assert_eq!(
+                store.subscribe(&ada, None, None, *pending, NOW).unwrap(),
+                *expected
+            );
+        }
+        assert_eq!(
+            store.unsubscribe(&email("ADA@example.com"), NOW).unwrap(),
+            UnsubscribeOutcome::Unsubscribed
+        );
+        assert_eq!(
+            store.unsubscribe(&ada, NOW).unwrap(),
+            UnsubscribeOutcome::AlreadyUnsubscribed
+        );
+        assert_eq!(
+            store.subscribe(&ada, None, None, false, NOW).unwrap(),
+            SubscribeOutcome::Reactivated {
+                was: Status::Unsubscribed,
+                status: Status::Active
+            }
+        );
+        let sub = store.subscriber_by_email(&ada).unwrap().unwrap();
+        assert_eq!(sub.status, Status::Active);
+        assert!(sub.unsubscribed_at.is_none());
+        assert_eq!(
+            store
+                .unsubscribe(&email("nobody@example.com"), NOW)
+                .unwrap(),
+            UnsubscribeOutcome::NotFound
+        );
+    }
+
+    #[test]
+    fn import_skips_existing_and_names_duplicates() {
+        let mut store = Store::in_memory().unwrap();
+        store
+            .subscribe(&email("old@example.com"), None, None, false, NOW)
+            .unwrap();
+        store.unsubscribe(&email("old@example.com"), NOW).unwrap();
+        let row = |line: u64, e: &str| {
+            Ok(Ok(ImportRow {
+                line,
+                email: email(e),
+                name: None,
+                role: None,
+                status: Status::Active,
+                created_at: None,
+                confirmed_at: None,
+                unsubscribed_at: None,
+            }))
+        };
+        let rows = vec![
+            row(2, "a@example.com"),
+            row(3, "OLD@example.com"),
+            row(4, "b@example.com"),
+            row(5, "A@Example.com"),
+            Ok(Err(Rejected {
+                line: 6,
+                reason: "bad".into(),
+            })),
+        ];
+        let outcome = store.import(rows.into_iter(), NOW, false).unwrap();
+        assert_eq!(outcome.imported, 2);
+        assert_eq!(outcome.skipped_existing, 1);
+        assert_eq!(outcome.rejected.len(), 2);
+        assert_eq!(outcome.rejected[0].line, 5);
+        assert_eq!(
+            outcome.rejected[0].reason,
+            "duplicate of line 2 (A@example.com)"
+        );
+        // The unsubscribed address stays unsubscribed.
+        let old = store
+            .subscriber_by_email(&email("old@example.com"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(old.status, Status::Unsubscribed);
+    }
+
+    #[test]
+    fn a_dry_run_import_writes_nothing() {
+        let mut store = Store::in_memory().unwrap();
+        let rows = vec![Ok(Ok(ImportRow {
+            line: 2,
+            email: email("a@example.com"),
+            name: None,
+            role: None,
+            status: Status::Active,
+            created_at: None,
+            confirmed_at: None,
+            unsubscribed_at: None,
+        }))];
+        let outcome = store.import(rows.into_iter(), NOW, true).unwrap();
+        assert_eq!(outcome.imported, 1);
+        assert_eq!(store.count_subscribers(Status::Active).unwrap(), 0);
+    }
+}
