@@ -6,7 +6,9 @@
 //! only a file that cannot be read at all, or has no `email` column, stops
 //! the import before anything is written.
 
+use std::cell::Cell;
 use std::io::Read;
+use std::rc::Rc;
 
 use chrono::{DateTime, Utc};
 use csv::{ByteRecord, ReaderBuilder};
@@ -41,6 +43,14 @@ pub enum HeaderError {
     Duplicate(String),
     #[error("cannot read the header row: {0}")]
     Unreadable(String),
+    #[error(
+        "the file is UTF-16 text; save it as UTF-8 (in Excel: \"CSV UTF-8\") and import it again"
+    )]
+    Utf16,
+    #[error(
+        "the file is not CSV text (its first line is binary or not UTF-8); export the list as a UTF-8 CSV file"
+    )]
+    NotText,
 }
 
 fn header_name(field: &[u8]) -> String {
@@ -89,17 +99,63 @@ impl Columns {
     }
 }
 
+/// Counts the `"` bytes read, so that a quote left open at the end of the
+/// file can be told from a field that legitimately spans lines.
+struct QuoteCounter<R> {
+    inner: R,
+    quotes: Rc<Cell<u64>>,
+}
+
+impl<R: Read> Read for QuoteCounter<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let quotes = buf[..n].iter().filter(|&&b| b == b'"').count() as u64;
+        self.quotes.set(self.quotes.get() + quotes);
+        Ok(n)
+    }
+}
+
+type Input<R> = QuoteCounter<std::io::Chain<std::io::Cursor<Vec<u8>>, R>>;
+
 pub struct ImportReader<R: Read> {
-    reader: csv::Reader<R>,
+    reader: csv::Reader<Input<R>>,
     columns: Columns,
+    header_len: usize,
     default_status: Status,
+    quotes: Rc<Cell<u64>>,
+    /// The record being parsed, and the one after it: knowing whether a
+    /// record is the last is how an unclosed quote is found.
     record: ByteRecord,
+    lookahead: ByteRecord,
+    has_lookahead: bool,
+    started: bool,
 }
 
 impl<R: Read> ImportReader<R> {
     /// Read the header row. `default_status` applies to rows without a
     /// `status` value.
-    pub fn new(input: R, default_status: Status) -> Result<ImportReader<R>, HeaderError> {
+    pub fn new(mut input: R, default_status: Status) -> Result<ImportReader<R>, HeaderError> {
+        // Sniff the first bytes: a UTF-16 file (what Excel saves as "Unicode
+        // Text") would otherwise fail as a header without an email column.
+        let mut head = vec![0u8; 4];
+        let mut got = 0;
+        while got < head.len() {
+            match input.read(&mut head[got..]) {
+                Ok(0) => break,
+                Ok(n) => got += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(HeaderError::Unreadable(e.to_string())),
+            }
+        }
+        head.truncate(got);
+        if head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) {
+            return Err(HeaderError::Utf16);
+        }
+        let quotes = Rc::new(Cell::new(0));
+        let counted = QuoteCounter {
+            inner: std::io::Cursor::new(head).chain(input),
+            quotes: quotes.clone(),
+        };
         // Records end at `\n` only, and a `\r` before it is removed from the
         // last field by hand: with CRLF as a terminator the csv crate counts
         // lines one short, and every rejected row must name its true line.
@@ -107,17 +163,36 @@ impl<R: Read> ImportReader<R> {
             .has_headers(true)
             .flexible(true)
             .terminator(csv::Terminator::Any(b'\n'))
-            .from_reader(input);
+            .from_reader(counted);
         let header = reader
             .byte_headers()
             .map_err(|e| HeaderError::Unreadable(e.to_string()))?
             .clone();
+        let raw: Vec<u8> = header.iter().flatten().copied().collect();
+        if raw.contains(&0) {
+            let nul_every_other =
+                raw.iter().skip(1).step_by(2).filter(|&&b| b == 0).count() * 2 >= raw.len() / 2;
+            return Err(if nul_every_other {
+                HeaderError::Utf16
+            } else {
+                HeaderError::NotText
+            });
+        }
+        if std::str::from_utf8(&raw).is_err() {
+            return Err(HeaderError::NotText);
+        }
         let columns = Columns::from_header(&header)?;
+        let header_len = header.len();
         Ok(ImportReader {
             reader,
             columns,
+            header_len,
             default_status,
+            quotes,
             record: ByteRecord::new(),
+            lookahead: ByteRecord::new(),
+            has_lookahead: false,
+            started: false,
         })
     }
 
@@ -178,27 +253,75 @@ impl<R: Read> Iterator for ImportReader<R> {
 
     fn next(&mut self) -> Option<Self::Item> {
         loop {
-            match self.reader.read_byte_record(&mut self.record) {
-                Ok(false) => return None,
-                Ok(true) => {
-                    let line = self.record.position().map_or(0, |p| p.line());
-                    // A blank line (or a trailing one) is not a record.
-                    if self
-                        .record
-                        .iter()
-                        .all(|f| f.iter().all(u8::is_ascii_whitespace))
-                    {
-                        continue;
+            if !self.started {
+                self.started = true;
+                match self.reader.read_byte_record(&mut self.lookahead) {
+                    Ok(more) => self.has_lookahead = more,
+                    Err(e) => {
+                        return Some(Err(
+                            anyhow::Error::new(e).context("cannot read the CSV file")
+                        ));
                     }
-                    return Some(Ok(self.parse(line)));
                 }
+            }
+            if !self.has_lookahead {
+                return None;
+            }
+            std::mem::swap(&mut self.record, &mut self.lookahead);
+            match self.reader.read_byte_record(&mut self.lookahead) {
+                Ok(more) => self.has_lookahead = more,
                 Err(e) => {
                     return Some(Err(
                         anyhow::Error::new(e).context("cannot read the CSV file")
                     ));
                 }
             }
+            let line = self.record.position().map_or(0, |p| p.line());
+            // A blank line (or a trailing one) is not a record.
+            if self
+                .record
+                .iter()
+                .all(|f| f.iter().all(u8::is_ascii_whitespace))
+            {
+                continue;
+            }
+            return Some(Ok(self.check_shape(line).and_then(|()| self.parse(line))));
         }
+    }
+}
+
+impl<R: Read> ImportReader<R> {
+    /// Problems with the record as a whole, before its fields are read.
+    fn check_shape(&self, line: u64) -> Result<(), Rejected> {
+        let is_last = !self.has_lookahead;
+        let spans_lines = self.record.iter().any(|f| f.contains(&b'\n'));
+        if is_last && spans_lines && self.quotes.get() % 2 == 1 {
+            let newlines: usize = self
+                .record
+                .iter()
+                .map(|f| f.trim_ascii_end().iter().filter(|&&b| b == b'\n').count())
+                .sum();
+            return Err(Rejected {
+                line,
+                reason: format!(
+                    "a quoted field that starts on this line is never closed, so lines {line} to {} were read as one row; close the quote",
+                    line + newlines as u64
+                ),
+            });
+        }
+        let extra = self.record.iter().skip(self.header_len);
+        if self.record.len() > self.header_len && extra.clone().any(|f| !f.trim_ascii().is_empty())
+        {
+            return Err(Rejected {
+                line,
+                reason: format!(
+                    "the row has {} fields but the header has {}; put any field that contains a comma in double quotes",
+                    self.record.len(),
+                    self.header_len
+                ),
+            });
+        }
+        Ok(())
     }
 }
 
@@ -286,11 +409,30 @@ mod tests {
                 HeaderError::NoEmail("`ada@example.com`".into()),
             ),
             (b"email,Email\n", HeaderError::Duplicate("email".into())),
+            (b"\xff\xfee\0m\0a\0i\0l\0\n\0", HeaderError::Utf16),
+            (b"e\0m\0a\0i\0l\0\n\0", HeaderError::Utf16),
+            (b"\x89PNG\r\n\x1a\n\0\0\0", HeaderError::NotText),
         ];
         for (input, expected) in cases {
             let err = ImportReader::new(*input, Status::Active).err().unwrap();
             assert_eq!(&err, expected, "{:?}", String::from_utf8_lossy(input));
         }
+    }
+
+    #[test]
+    fn an_unclosed_quote_and_extra_fields_are_rejected_not_swallowed() {
+        let rows = read(b"email,name\nada@example.com,Ada,\nbob@example.com,Hopper, Grace\ncarl@example.com,\"oops\ndan@example.com,x\n").unwrap();
+        assert_eq!(
+            emails(&rows),
+            [
+                "2:ada@example.com",
+                "3: the row has 3 fields but the header has 2; put any field that contains a comma in double quotes",
+                "4: a quoted field that starts on this line is never closed, so lines 4 to 5 were read as one row; close the quote",
+            ]
+        );
+        // A closed multi-line field at the end is fine.
+        let rows = read(b"email,notes\nada@example.com,\"two\nlines\"\n").unwrap();
+        assert_eq!(emails(&rows), ["2:ada@example.com"]);
     }
 
     #[test]

@@ -345,7 +345,9 @@ impl Store {
                     new_token()?,
                     created_at,
                     confirmed_at,
-                    row.unsubscribed_at,
+                    row.unsubscribed_at
+                        .as_deref()
+                        .or((row.status == Status::Unsubscribed).then_some(now)),
                 ])?;
                 if changed == 1 {
                     lines.push(row.line);

@@ -3,6 +3,8 @@
 //! database) so each test starts from a known state.
 
 mod preview;
+mod smtp;
+mod subscribers;
 mod terms;
 
 use std::path::{Path, PathBuf};

@@ -298,3 +298,49 @@ fn every_past_week_of_the_real_glossary_has_new_terms() {
         assert!(html.len() < 102 * 1024, "{week}: {} bytes", html.len());
     }
 }
+
+/// Freeze an issue into the site's database by hand, as `send` would.
+fn freeze(site: &Site, week: &str, subject: &str, featured: &str, new_terms: &[&str]) {
+    site.digest(&["subscribe", "reader@example.com"])
+        .assert()
+        .success();
+    let conn = rusqlite::Connection::open(site.path("subscribers/digest.db")).unwrap();
+    conn.execute(
+        "INSERT INTO issues (week, subject, featured, new_terms, created_at) VALUES (?1, ?2, ?3, ?4, '2026-11-22T12:00:00Z')",
+        rusqlite::params![week, subject, featured, serde_json::to_string(new_terms).unwrap()],
+    )
+    .unwrap();
+}
+
+#[test]
+fn preview_honours_the_issues_already_sent() {
+    let site = small_site();
+    freeze(&site, "2026-W47", "Old subject", "tokens", &["embeddings"]);
+    let before = std::fs::read(site.path("subscribers/digest.db")).unwrap();
+    // W48 follows W47: tokens was featured, so the rotation moves on, and
+    // everything added since W47's Sunday is new.
+    let (_, stderr) = preview(&site, &["--week", "2026-W48"]);
+    assert!(
+        stderr.contains("2026-W48: The AI Glossary Weekly: Embeddings + 3 new terms"),
+        "{stderr}"
+    );
+    // A week already sent shows what was sent, subject included.
+    let (_, stderr) = preview(&site, &["--week", "2026-W47"]);
+    assert!(stderr.contains("2026-W47: Old subject"), "{stderr}");
+    let text = site.read("preview/2026-W47.txt");
+    assert!(text.contains("TERM OF THE WEEK: TOKENS"));
+    let assert = site
+        .digest(&["preview", "--week", "2026-W47", "--feature", "rag"])
+        .assert()
+        .code(2);
+    assert!(
+        output(&assert)
+            .1
+            .contains("was already sent, featuring `tokens`")
+    );
+    // Preview only reads the database.
+    assert_eq!(
+        std::fs::read(site.path("subscribers/digest.db")).unwrap(),
+        before
+    );
+}
