@@ -60,6 +60,13 @@ pub enum Command {
     Subscribers(SubscribersCommand),
     /// Send the week's issue to every active subscriber (resumable)
     Send(SendArgs),
+    /// Serve the subscribe form, confirmation and one-click unsubscribe
+    /// links, and the web archive
+    Serve {
+        /// Address to listen on [default: `[serve] listen`, 127.0.0.1:8080]
+        #[arg(long, value_name = "ADDR")]
+        listen: Option<std::net::SocketAddr>,
+    },
     /// The issues sent so far, with their delivery counts
     History {
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
@@ -104,7 +111,7 @@ pub struct SubscribeArgs {
     /// The reader's role: their paragraph comes first in every issue
     #[arg(long, value_parser = parse_role)]
     pub role: Option<Role>,
-    /// Add as pending, awaiting the subscriber's own confirmation
+    /// Add as pending and send the confirmation email (double opt-in)
     #[arg(long)]
     pub pending: bool,
 }

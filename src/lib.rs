@@ -18,6 +18,7 @@ pub mod render;
 pub mod role;
 pub mod select;
 pub mod send;
+pub mod serve;
 pub mod smtp;
 pub mod store;
 pub mod toml_keys;
@@ -40,6 +41,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Subscribers(command) => cmd::subscribers::run(&app, command),
         Command::Send(args) => cmd::send::run(&app, args),
         Command::History { format } => cmd::history::run(&app, *format),
+        Command::Serve { listen } => cmd::serve::run(&app, *listen),
     }
 }
 

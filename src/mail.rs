@@ -197,6 +197,50 @@ impl MessageFactory {
     }
 }
 
+/// The double opt-in mail: "confirm your subscription", with the link.
+pub fn confirmation(
+    newsletter: &Newsletter,
+    templates: &Templates,
+    to_email: &str,
+    to_name: Option<&str>,
+    confirm_url: &str,
+    expiry_days: u64,
+    dkim: Option<&DkimConfig>,
+) -> anyhow::Result<Message> {
+    let mut ctx = tera::Context::new();
+    ctx.insert(
+        "newsletter",
+        &crate::render::NewsletterView::from(newsletter),
+    );
+    ctx.insert("name", &to_name);
+    ctx.insert("confirm_url", confirm_url);
+    ctx.insert("expiry_days", &expiry_days);
+    let text = crate::render::tidy_text(&templates.render("confirm.txt", &ctx)?);
+    let html = crate::render::inline_css(&templates.render("confirm.html", &ctx)?)?;
+    let address = to_email
+        .parse()
+        .with_context(|| format!("{to_email} is not a valid address"))?;
+    let domain = newsletter.from.email.domain().to_ascii_lowercase();
+    let mut builder = Message::builder()
+        .from(newsletter.from.clone())
+        .to(Mailbox::new(to_name.map(str::to_string), address))
+        .subject(format!("Confirm your subscription to {}", newsletter.name))
+        .message_id(Some(format!(
+            "<confirm.{}@{domain}>",
+            crate::store::new_token()?
+        )));
+    if let Some(reply_to) = &newsletter.reply_to {
+        builder = builder.reply_to(reply_to.clone());
+    }
+    let mut message = builder
+        .multipart(MultiPart::alternative_plain_html(text, html))
+        .context("building the confirmation mail failed")?;
+    if let Some(dkim) = dkim {
+        message.sign(dkim);
+    }
+    Ok(message)
+}
+
 /// Load the DKIM key and build lettre's signing configuration: relaxed
 /// canonicalization of headers and body, signing the headers a receiver
 /// needs to trust the unsubscribe link. Content-Type is left out: lettre

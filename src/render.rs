@@ -38,6 +38,42 @@ pub const BUILTINS: &[(&str, &str)] = &[
         "partials/footer.txt",
         include_str!("../templates/partials/footer.txt"),
     ),
+    ("confirm.html", include_str!("../templates/confirm.html")),
+    ("confirm.txt", include_str!("../templates/confirm.txt")),
+    ("web/base.html", include_str!("../templates/web/base.html")),
+    ("web/form.html", include_str!("../templates/web/form.html")),
+    (
+        "web/check_inbox.html",
+        include_str!("../templates/web/check_inbox.html"),
+    ),
+    (
+        "web/confirmed.html",
+        include_str!("../templates/web/confirmed.html"),
+    ),
+    (
+        "web/unsubscribe.html",
+        include_str!("../templates/web/unsubscribe.html"),
+    ),
+    (
+        "web/unsubscribed.html",
+        include_str!("../templates/web/unsubscribed.html"),
+    ),
+    (
+        "web/archive.html",
+        include_str!("../templates/web/archive.html"),
+    ),
+    (
+        "web/not_found.html",
+        include_str!("../templates/web/not_found.html"),
+    ),
+    (
+        "web/too_many.html",
+        include_str!("../templates/web/too_many.html"),
+    ),
+    (
+        "web/error.html",
+        include_str!("../templates/web/error.html"),
+    ),
 ];
 
 /// Column width of the plain-text part.
@@ -78,7 +114,8 @@ impl Templates {
         Templates::load(Path::new("")).expect("built-in templates compile")
     }
 
-    fn render(&self, name: &str, ctx: &Context) -> anyhow::Result<String> {
+    /// Render any template by name (web pages, the confirmation mail).
+    pub fn render(&self, name: &str, ctx: &Context) -> anyhow::Result<String> {
         self.tera
             .render(name, ctx)
             .map_err(|e| anyhow::anyhow!("rendering template {name} failed:\n{e}"))
@@ -227,10 +264,26 @@ pub struct IssueInfo {
     pub date_long: String,
 }
 
+impl From<&Newsletter> for NewsletterView {
+    fn from(newsletter: &Newsletter) -> NewsletterView {
+        NewsletterView {
+            name: newsletter.name.clone(),
+            site_url: newsletter.site_url.clone(),
+            public_url: newsletter.public_url.clone(),
+            postal_address: newsletter.postal_address.clone(),
+            from_name: newsletter.from.name.clone().unwrap_or_default(),
+            from_address: newsletter.from.email.to_string(),
+        }
+    }
+}
+
 /// Links that differ per recipient (unsubscribe) or per issue.
 #[derive(Debug, Clone, Serialize)]
 pub struct Links {
+    /// The reader's one-click unsubscribe URL; empty in the web version.
     pub unsubscribe: String,
+    /// The subscribe form.
+    pub subscribe: String,
     pub web_version: String,
     pub archive: String,
     pub site: String,
@@ -241,6 +294,7 @@ impl Links {
     pub fn new(newsletter: &Newsletter, week: &str, unsubscribe: String) -> Links {
         Links {
             unsubscribe,
+            subscribe: format!("{}/", newsletter.public_url),
             web_version: format!("{}/archive/{week}", newsletter.public_url),
             archive: format!("{}/archive", newsletter.public_url),
             site: newsletter.site_url.clone(),
@@ -340,14 +394,7 @@ impl IssueView {
             .collect();
         Ok(IssueView {
             frozen_subject: None,
-            newsletter: NewsletterView {
-                name: newsletter.name.clone(),
-                site_url: newsletter.site_url.clone(),
-                public_url: newsletter.public_url.clone(),
-                postal_address: newsletter.postal_address.clone(),
-                from_name: newsletter.from.name.clone().unwrap_or_default(),
-                from_address: newsletter.from.email.to_string(),
-            },
+            newsletter: NewsletterView::from(newsletter),
             issue: IssueInfo {
                 week: selection.week.to_string(),
                 date: date.to_string(),

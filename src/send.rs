@@ -284,7 +284,7 @@ impl Clock {
         }
     }
 
-    fn now(&self) -> DateTime<Utc> {
+    pub fn now(&self) -> DateTime<Utc> {
         self.start_wall + chrono::Duration::from_std(self.start.elapsed()).unwrap_or_default()
     }
 }

@@ -3,6 +3,7 @@
 pub mod history;
 pub mod preview;
 pub mod send;
+pub mod serve;
 pub mod subscribe;
 pub mod subscribers;
 pub mod terms;

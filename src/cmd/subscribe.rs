@@ -1,10 +1,16 @@
 //! `digest subscribe` and `digest unsubscribe`: one address at a time, by
 //! an administrator.
 
+use anyhow::Context as _;
+use lettre::AsyncTransport as _;
+
 use crate::address::{SubscriberEmail, SubscriberName};
 use crate::app::App;
 use crate::cli::SubscribeArgs;
 use crate::error::InputError;
+use crate::mail::{confirmation, dkim_config};
+use crate::render::Templates;
+use crate::store::{OptIn, Store};
 use crate::store::{Status, SubscribeOutcome, UnsubscribeOutcome};
 
 pub fn parse_email(input: &str) -> anyhow::Result<SubscriberEmail> {
@@ -19,17 +25,11 @@ pub fn subscribe(app: &App, args: &SubscribeArgs) -> anyhow::Result<()> {
         None => None,
     };
     let mut store = app.store_for_writing()?;
-    let outcome = store.subscribe(
-        &email,
-        name.as_ref(),
-        args.role,
-        args.pending,
-        &app.now_stamp(),
-    )?;
+    if args.pending {
+        return opt_in(app, &mut store, &email, name.as_ref(), args.role);
+    }
+    let outcome = store.subscribe(&email, name.as_ref(), args.role, false, &app.now_stamp())?;
     let message = match outcome {
-        SubscribeOutcome::Added {
-            status: Status::Pending,
-        } => format!("added {email} as pending: they become active once the address is confirmed"),
         SubscribeOutcome::Added { .. } => format!("subscribed {email}"),
         SubscribeOutcome::AlreadyActive => format!("already subscribed: {email}"),
         SubscribeOutcome::AlreadyPending => format!("already pending confirmation: {email}"),
@@ -59,4 +59,75 @@ pub fn unsubscribe(app: &App, email: &str) -> anyhow::Result<()> {
         UnsubscribeOutcome::NotFound => anyhow::bail!("no subscriber {email}"),
     }
     Ok(())
+}
+
+/// `--pending`: the address awaits its owner's confirmation, and gets the
+/// same confirmation email as the web form sends.
+fn opt_in(
+    app: &App,
+    store: &mut Store,
+    email: &SubscriberEmail,
+    name: Option<&SubscriberName>,
+    role: Option<crate::role::Role>,
+) -> anyhow::Result<()> {
+    let (token, name, was) = match store.request_opt_in(email, name, role, app.now())? {
+        OptIn::AlreadyActive => {
+            println!("already subscribed: {email}");
+            return Ok(());
+        }
+        OptIn::RecentlySent => {
+            println!(
+                "already pending: a confirmation email went to {email} less than 10 minutes ago"
+            );
+            return Ok(());
+        }
+        OptIn::SendConfirmation { token, name, was } => (token, name, was),
+    };
+    let config = &app.config;
+    let templates = Templates::load(&config.paths.templates)?;
+    let dkim = config.dkim.as_ref().map(dkim_config).transpose()?;
+    let url = format!("{}/confirm/{token}", config.newsletter.public_url);
+    let days = config.serve.confirm_expiry_hours.div_ceil(24);
+    let message = confirmation(
+        &config.newsletter,
+        &templates,
+        email.as_str(),
+        name.as_deref(),
+        &url,
+        days,
+        dkim.as_ref(),
+    )?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let sent = runtime.block_on(async {
+        let (transport, endpoint) = crate::smtp::transport(config, 1)?;
+        let result = tokio::time::timeout(config.smtp.timeout * 2, transport.send(message)).await;
+        match result {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(anyhow::anyhow!("{endpoint}: {}", crate::smtp::describe(&e))),
+            Err(_) => Err(anyhow::anyhow!("{endpoint}: timed out")),
+        }
+    });
+    match sent {
+        Ok(()) => {
+            match was {
+                None => println!("added {email} as pending and sent the confirmation email"),
+                Some(Status::Pending) => {
+                    println!("sent another confirmation email to {email} (pending)")
+                }
+                Some(was) => {
+                    println!("pending again: {email} (was {was}); sent the confirmation email")
+                }
+            }
+            Ok(())
+        }
+        Err(e) => {
+            store.confirmation_not_sent(&token)?;
+            Err(e.context(format!(
+                "added {email} as pending, but the confirmation email could not be sent; run the command again to retry"
+            )))
+        }
+    }
 }

@@ -9,6 +9,7 @@
 
 pub mod deliveries;
 mod issues;
+mod optin;
 mod subscribers;
 
 use std::path::{Path, PathBuf};
@@ -21,11 +22,15 @@ use rusqlite_migration::{M, Migrations};
 
 pub use deliveries::{Counts, Delivered, HistoryRow, QueuedDelivery};
 pub use issues::FrozenIssue;
+pub use optin::{Confirmed, OptIn};
 pub use subscribers::{
     ImportOutcome, ImportRow, Rejected, Status, SubscribeOutcome, Subscriber, UnsubscribeOutcome,
 };
 
-const MIGRATIONS: &[M<'static>] = &[M::up(include_str!("migrations/001-initial.sql"))];
+const MIGRATIONS: &[M<'static>] = &[
+    M::up(include_str!("migrations/001-initial.sql")),
+    M::up(include_str!("migrations/002-confirmation.sql")),
+];
 
 /// How long a write waits for another writer before giving up.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);

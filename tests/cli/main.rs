@@ -3,6 +3,7 @@
 //! database) so each test starts from a known state.
 
 mod preview;
+mod send;
 mod smtp;
 mod subscribers;
 mod terms;
@@ -38,7 +39,16 @@ impl Site {
     pub fn new() -> Site {
         let dir = tempfile::tempdir().expect("temp dir");
         let site = Site { dir };
-        site.write("digest.toml", "");
+        // Confirmation mail (`subscribe --pending`) goes to a server shared
+        // by the whole test binary; tests that write their own config set
+        // their own.
+        site.write(
+            "digest.toml",
+            format!(
+                "[smtp]\nurl = \"{}\"\ntimeout_secs = 5\n",
+                shared_smtp().url()
+            ),
+        );
         std::fs::create_dir_all(site.path("content")).unwrap();
         site
     }
@@ -76,6 +86,12 @@ impl Site {
             .args(args);
         cmd
     }
+}
+
+/// One SMTP server for every test that does not need its own.
+pub fn shared_smtp() -> &'static smtp::TestSmtp {
+    static SERVER: std::sync::OnceLock<smtp::TestSmtp> = std::sync::OnceLock::new();
+    SERVER.get_or_init(smtp::TestSmtp::start)
 }
 
 pub fn copy_dir(from: &Path, to: &Path) {

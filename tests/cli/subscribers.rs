@@ -150,16 +150,16 @@ fn subscribing_with_pending_adds_a_pending_subscriber_that_a_plain_subscribe_con
     let site = Site::new();
     assert_eq!(
         run(&site, &["subscribe", "bob@example.com", "--pending"]),
-        said(
-            "added bob@example.com as pending: they become active once the address is confirmed\n"
-        )
+        said("added bob@example.com as pending and sent the confirmation email\n")
     );
     let bob = subscriber(&site, "bob@example.com");
     assert_eq!(bob["status"], "pending");
     assert_eq!(bob["confirmed_at"], Value::Null);
     assert_eq!(
         run(&site, &["subscribe", "bob@example.com", "--pending"]),
-        said("already pending confirmation: bob@example.com\n")
+        said(
+            "already pending: a confirmation email went to bob@example.com less than 10 minutes ago\n"
+        )
     );
     assert_eq!(
         run_at(
@@ -196,7 +196,7 @@ fn an_unsubscribed_address_subscribed_again_is_re_subscribed_and_says_what_it_wa
     ok(&site, &["unsubscribe", "ada@example.com"]);
     assert_eq!(
         run(&site, &["subscribe", "ada@example.com", "--pending"]),
-        said("pending again: ada@example.com (was unsubscribed)\n")
+        said("pending again: ada@example.com (was unsubscribed); sent the confirmation email\n")
     );
     assert_eq!(subscriber(&site, "ada@example.com")["status"], "pending");
 }

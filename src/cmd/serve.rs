@@ -1,0 +1,37 @@
+//! `digest serve`: answer the links in the emails.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use crate::app::App;
+use crate::mail::dkim_config;
+use crate::render::Templates;
+use crate::send::Clock;
+use crate::serve::{AppState, run as serve};
+
+pub fn run(app: &App, listen: Option<SocketAddr>) -> anyhow::Result<()> {
+    let glossary = app.glossary()?;
+    let templates = Templates::load(&app.config.paths.templates)?;
+    let dkim = app.config.dkim.as_ref().map(dkim_config).transpose()?;
+    let store = app.store_for_writing()?;
+    let listen = listen.unwrap_or(app.config.serve.listen);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let (transport, _) = crate::smtp::transport(&app.config, 2)?;
+        let state = AppState::new(
+            app.config.clone(),
+            templates,
+            glossary,
+            store,
+            transport,
+            dkim,
+            Clock::starting_at(app.now()),
+        );
+        serve(Arc::new(state), listen).await
+    })
+}

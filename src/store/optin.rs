@@ -1,0 +1,252 @@
+//! Double opt-in: confirmation tokens for pending subscribers.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension as _, params};
+
+use super::{Status, Store, new_token};
+use crate::address::{SubscriberEmail, SubscriberName};
+use crate::role::Role;
+
+/// What a request to subscribe led to. The web form answers every case with
+/// the same page, so it never tells who is on the list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OptIn {
+    /// Send a confirmation mail with this token.
+    SendConfirmation {
+        token: String,
+        name: Option<String>,
+        /// The status before: `None` for a new address.
+        was: Option<Status>,
+    },
+    /// A confirmation mail went out less than the minimum interval ago.
+    RecentlySent,
+    /// Already active: nothing to confirm, nothing sent.
+    AlreadyActive,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmed {
+    Now {
+        email: String,
+    },
+    Already {
+        email: String,
+    },
+    /// Unknown or expired token.
+    NotFound,
+}
+
+/// The minimum time between two confirmation mails to one address.
+pub const RESEND_AFTER: chrono::Duration = chrono::Duration::minutes(10);
+
+fn parse_time(s: &str) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
+}
+
+impl Store {
+    /// A subscribe request from the web form or `subscribe --pending`: a
+    /// new, pending, unsubscribed or bounced address becomes pending and
+    /// gets a fresh confirmation token, unless a mail went out recently.
+    pub fn request_opt_in(
+        &mut self,
+        email: &SubscriberEmail,
+        name: Option<&SubscriberName>,
+        role: Option<Role>,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<OptIn> {
+        let now_s = super::timestamp(now);
+        let tx = self.conn.transaction()?;
+        let existing: Option<(i64, String, Option<String>, Option<String>)> = tx
+            .query_row(
+                "SELECT id, status, confirm_sent_at, name FROM subscribers WHERE email_key = ?1",
+                [email.key()],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let token = new_token()?;
+        let outcome = match existing {
+            None => {
+                tx.execute(
+                    "INSERT INTO subscribers (email, email_key, name, role, status, token, created_at, confirm_token, confirm_sent_at)
+                     VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?6, ?7, ?6)",
+                    params![
+                        email.as_str(),
+                        email.key(),
+                        name.map(SubscriberName::as_str),
+                        role.map(Role::as_str),
+                        new_token()?,
+                        now_s,
+                        token
+                    ],
+                )?;
+                OptIn::SendConfirmation {
+                    token,
+                    name: name.map(|n| n.as_str().to_string()),
+                    was: None,
+                }
+            }
+            Some((_, status, _, _)) if status == Status::Active.as_str() => OptIn::AlreadyActive,
+            Some((id, status, sent, stored_name)) => {
+                let recent = sent
+                    .as_deref()
+                    .and_then(parse_time)
+                    .is_some_and(|t| now - t < RESEND_AFTER);
+                if recent {
+                    OptIn::RecentlySent
+                } else {
+                    tx.execute(
+                        "UPDATE subscribers SET status = 'pending', unsubscribed_at = NULL,
+                             name = coalesce(?2, name), role = coalesce(?3, role),
+                             confirm_token = ?4, confirm_sent_at = ?5
+                         WHERE id = ?1",
+                        params![
+                            id,
+                            name.map(SubscriberName::as_str),
+                            role.map(Role::as_str),
+                            token,
+                            now_s
+                        ],
+                    )?;
+                    OptIn::SendConfirmation {
+                        token,
+                        name: name.map(|n| n.as_str().to_string()).or(stored_name),
+                        was: status.parse().ok(),
+                    }
+                }
+            }
+        };
+        tx.commit()?;
+        Ok(outcome)
+    }
+
+    /// Forget that a confirmation mail was sent (it could not be), so the
+    /// next request sends one at once.
+    pub fn confirmation_not_sent(&mut self, token: &str) -> anyhow::Result<()> {
+        self.conn.execute(
+            "UPDATE subscribers SET confirm_sent_at = NULL WHERE confirm_token = ?1",
+            [token],
+        )?;
+        Ok(())
+    }
+
+    /// The confirmation link was opened.
+    pub fn confirm(
+        &mut self,
+        token: &str,
+        now: DateTime<Utc>,
+        expiry: chrono::Duration,
+    ) -> anyhow::Result<Confirmed> {
+        let row: Option<(i64, String, String, Option<String>)> = self
+            .conn
+            .query_row(
+                "SELECT id, email, status, confirm_sent_at FROM subscribers WHERE confirm_token = ?1",
+                [token],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .optional()?;
+        let Some((id, email, status, sent)) = row else {
+            return Ok(Confirmed::NotFound);
+        };
+        match status.as_str() {
+            "active" => Ok(Confirmed::Already { email }),
+            "pending" => {
+                // A link whose mail never went out (sent is NULL) or that
+                // is older than the expiry is dead.
+                let fresh = sent
+                    .as_deref()
+                    .and_then(parse_time)
+                    .is_some_and(|t| now - t <= expiry);
+                if !fresh {
+                    return Ok(Confirmed::NotFound);
+                }
+                self.conn.execute(
+                    "UPDATE subscribers SET status = 'active', confirmed_at = ?2 WHERE id = ?1",
+                    params![id, super::timestamp(now)],
+                )?;
+                Ok(Confirmed::Now { email })
+            }
+            _ => Ok(Confirmed::NotFound),
+        }
+    }
+
+    /// Unsubscribe by the token in a link. `None` for an unknown token.
+    pub fn unsubscribe_token(&mut self, token: &str, now: &str) -> anyhow::Result<Option<String>> {
+        let Some(sub) = self.subscriber_by_token(token)? else {
+            return Ok(None);
+        };
+        self.conn.execute(
+            "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = ?2 WHERE id = ?1 AND status <> 'unsubscribed'",
+            params![sub.id, now],
+        )?;
+        Ok(Some(sub.email))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn opt_in_confirms_once_and_expires() {
+        let mut store = Store::in_memory().unwrap();
+        let ada = SubscriberEmail::parse("ada@example.com").unwrap();
+        let now = t("2026-11-29T12:00:00Z");
+        let OptIn::SendConfirmation { token, .. } =
+            store.request_opt_in(&ada, None, None, now).unwrap()
+        else {
+            panic!("a new address gets a confirmation mail");
+        };
+        // A second request within 10 minutes sends nothing.
+        assert_eq!(
+            store
+                .request_opt_in(&ada, None, None, t("2026-11-29T12:05:00Z"))
+                .unwrap(),
+            OptIn::RecentlySent
+        );
+        // After 10 minutes, a new token; the old link is dead.
+        let OptIn::SendConfirmation { token: token2, .. } = store
+            .request_opt_in(&ada, None, None, t("2026-11-29T12:11:00Z"))
+            .unwrap()
+        else {
+            panic!("resend after 10 minutes");
+        };
+        let week = chrono::Duration::hours(168);
+        assert_eq!(
+            store.confirm(&token, now, week).unwrap(),
+            Confirmed::NotFound
+        );
+        // Expired after 7 days.
+        assert_eq!(
+            store
+                .confirm(&token2, t("2026-12-07T12:00:00Z"), week)
+                .unwrap(),
+            Confirmed::NotFound
+        );
+        assert_eq!(
+            store
+                .confirm(&token2, t("2026-11-30T12:00:00Z"), week)
+                .unwrap(),
+            Confirmed::Now {
+                email: "ada@example.com".into()
+            }
+        );
+        assert_eq!(
+            store
+                .confirm(&token2, t("2026-11-30T12:01:00Z"), week)
+                .unwrap(),
+            Confirmed::Already {
+                email: "ada@example.com".into()
+            }
+        );
+        assert_eq!(
+            store.request_opt_in(&ada, None, None, now).unwrap(),
+            OptIn::AlreadyActive
+        );
+    }
+}
