@@ -47,8 +47,21 @@ pub fn run() -> anyhow::Result<()> {
 
 fn init_tracing() {
     use tracing_subscriber::EnvFilter;
+    // lettre logs every SMTP command it writes at debug level, the AUTH
+    // exchange (the password, base64-encoded) included: those targets are
+    // capped whatever RUST_LOG says, so a secret never reaches a log.
     let filter = EnvFilter::try_from_env("RUST_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("warn,glossary_digest=info"));
+        .unwrap_or_else(|_| EnvFilter::new("warn,glossary_digest=info"))
+        .add_directive(
+            "lettre::transport::smtp::client=info"
+                .parse()
+                .expect("valid directive"),
+        )
+        .add_directive(
+            "lettre::transport::smtp::commands=info"
+                .parse()
+                .expect("valid directive"),
+        );
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -311,7 +311,14 @@ async fn subscribe(
     if !state.allow(client_ip(peer, &headers)) {
         return state.page(StatusCode::TOO_MANY_REQUESTS, "web/too_many.html", |_| {});
     }
-    let Ok(Form(form)) = form else {
+    let form = match form {
+        Ok(Form(form)) => Ok(form),
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return state.page(StatusCode::PAYLOAD_TOO_LARGE, "web/error.html", |_| {});
+        }
+        Err(rejection) => Err(rejection),
+    };
+    let Ok(form) = form else {
         return state.page(StatusCode::UNPROCESSABLE_ENTITY, "web/form.html", |ctx| {
             ctx.insert("form", &SubscribeForm::default());
             ctx.insert("error", &Some("Please fill in the form."));
@@ -348,16 +355,24 @@ async fn subscribe(
         .request_opt_in(&email, name.as_ref(), role, now);
     match outcome {
         Ok(OptIn::SendConfirmation { token, name, .. }) => {
-            if let Err(e) = send_confirmation(&state, email.as_str(), name.as_deref(), &token).await
-            {
-                tracing::error!(
-                    "the confirmation mail to {} could not be sent: {e:#}",
-                    mask(email.as_str())
-                );
-                if let Err(e) = state.store().confirmation_not_sent(&token) {
-                    tracing::error!("{e:#}");
+            // Sent in the background: a reply that waited for SMTP would
+            // take longer for a new address than for a subscribed one, and
+            // the timing would tell who is on the list.
+            let state2 = state.clone();
+            tokio::spawn(async move {
+                let state = state2;
+                if let Err(e) =
+                    send_confirmation(&state, email.as_str(), name.as_deref(), &token).await
+                {
+                    tracing::error!(
+                        "the confirmation mail to {} could not be sent: {e:#}",
+                        mask(email.as_str())
+                    );
+                    if let Err(e) = state.store().confirmation_not_sent(&token) {
+                        tracing::error!("{e:#}");
+                    }
                 }
-            }
+            });
             check_inbox(&state)
         }
         Ok(OptIn::RecentlySent | OptIn::AlreadyActive) => check_inbox(&state),

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use chrono::NaiveDate;
 
-pub use front_matter::is_valid_slug;
+pub use front_matter::{is_valid_slug, parse as parse_term};
 pub use term::{Example, Faq, Roles, Term, TermLines};
 
 use crate::error::{Problem, Problems, nearest};

@@ -1,0 +1,29 @@
+//! Any bytes as an import file: the reader refuses the header or yields
+//! rows and rejections with line numbers in the file, and never panics.
+#![no_main]
+
+use glossary_digest::import::ImportReader;
+use glossary_digest::store::Status;
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let lines = data.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
+    let Ok(reader) = ImportReader::new(data, Status::Active) else {
+        return;
+    };
+    for item in reader {
+        match item {
+            Ok(Ok(row)) => {
+                assert!(row.line >= 2 && row.line <= lines, "row line {} of {lines}", row.line);
+                // A parsed address parses again to itself.
+                let again = glossary_digest::address::SubscriberEmail::parse(row.email.as_str()).unwrap();
+                assert_eq!(again, row.email);
+            }
+            Ok(Err(rejected)) => {
+                assert!(rejected.line >= 2 && rejected.line <= lines, "rejected line {} of {lines}", rejected.line);
+                assert!(!rejected.reason.is_empty());
+            }
+            Err(_) => return,
+        }
+    }
+});
