@@ -61,7 +61,11 @@ fn init_tracing() {
             "lettre::transport::smtp::commands=info"
                 .parse()
                 .expect("valid directive"),
-        );
+        )
+        // The HTML parser behind CSS inlining traces every token: hundreds
+        // of megabytes for one issue, and nothing about the digest.
+        .add_directive("html5ever=info".parse().expect("valid directive"))
+        .add_directive("selectors=info".parse().expect("valid directive"));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

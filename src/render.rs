@@ -473,7 +473,7 @@ impl Templates {
             crate::bad_input!("templates/subject.txt rendered an empty subject; give it some text");
         }
         ctx.insert("subject", &subject);
-        let html = inline_css(&self.render("digest.html", &ctx)?)?;
+        let html = strip_line_ends(&inline_css(&self.render("digest.html", &ctx)?)?);
         let text = tidy_text(&self.render("digest.txt", &ctx)?);
         Ok(Rendered {
             subject,
@@ -494,6 +494,16 @@ pub fn inline_css(html: &str) -> anyhow::Result<String> {
     inliner
         .inline(html)
         .context("inlining the CSS of the HTML template failed")
+}
+
+/// Spaces left at line ends by indented template tags: bytes for nothing.
+pub fn strip_line_ends(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    for line in html.lines() {
+        out.push_str(line.trim_end_matches([' ', '\t']));
+        out.push('\n');
+    }
+    out
 }
 
 /// Templates are easier to read with blank lines around their tags; the

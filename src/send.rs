@@ -26,12 +26,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
-use lettre::AsyncTransport as _;
+use lettre::address::Envelope;
+use lettre::transport::smtp::client::AsyncSmtpConnection;
 use rusqlite::Connection;
 use tokio::sync::{Mutex, mpsc, oneshot};
 
 use crate::mail::{MessageFactory, Recipient};
-use crate::smtp::{Endpoint, Failure, Transport, backoff, classify, describe};
+use crate::smtp::{Failure, Server, SmtpError, backoff};
 use crate::store::deliveries::{self, Counts, Delivered, QueuedDelivery};
 use crate::store::{Store, timestamp};
 use crate::week::IssueWeek;
@@ -256,7 +257,7 @@ struct Run {
     week: String,
     settings: Settings,
     factory: MessageFactory,
-    transport: Transport,
+    server: Server,
     ledger: Ledger,
     progress: Arc<dyn Progress>,
     /// 0 running; 1 stop (signal or abort recorded in `stopped`).
@@ -334,8 +335,7 @@ pub async fn deliver(
     store: Store,
     week: IssueWeek,
     factory: MessageFactory,
-    transport: Transport,
-    endpoint: &Endpoint,
+    server: Server,
     settings: Settings,
     progress: Arc<dyn Progress>,
     clock: Clock,
@@ -391,21 +391,20 @@ pub async fn deliver(
 
     // Connect once before taking rows: an unreachable server or refused
     // credentials fail fast, with nothing marked.
-    let check = tokio::time::timeout(settings.connect_timeout, transport.test_connection()).await;
+    let endpoint = server.endpoint.clone();
+    let check = tokio::time::timeout(settings.connect_timeout, server.connect()).await;
     let connect_error = match check {
         Err(_) => Some(format!(
             "cannot reach the SMTP server {endpoint}: timed out"
         )),
-        Ok(Err(e)) if classify(&e) == Failure::Auth => Some(format!(
-            "the SMTP server {endpoint} refused the credentials: {}",
-            describe(&e)
+        Ok(Err(e)) if e.failure() == Failure::Auth => Some(format!(
+            "the SMTP server {endpoint} refused the credentials: {e}"
         )),
-        Ok(Err(e)) => Some(format!(
-            "cannot reach the SMTP server {endpoint}: {}",
-            describe(&e)
-        )),
-        Ok(Ok(false)) => Some(format!("the SMTP server {endpoint} did not answer NOOP")),
-        Ok(Ok(true)) => None,
+        Ok(Err(e)) => Some(format!("cannot reach the SMTP server {endpoint}: {e}")),
+        Ok(Ok(mut conn)) => {
+            let _ = tokio::time::timeout(Duration::from_secs(5), conn.quit()).await;
+            None
+        }
     };
     if let Some(message) = connect_error {
         release(&db_path, &week_s, &owner);
@@ -426,7 +425,7 @@ pub async fn deliver(
         limiter: settings.rate_per_second.map(Limiter::new),
         settings,
         factory,
-        transport,
+        server,
         ledger,
         progress: progress.clone(),
         stop: AtomicBool::new(false),
@@ -528,6 +527,8 @@ pub async fn deliver(
         let run = run.clone();
         let jobs = jobs_rx.clone();
         workers.push(tokio::spawn(async move {
+            // Each worker keeps one connection open across messages.
+            let mut conn: Option<AsyncSmtpConnection> = None;
             loop {
                 if run.stopping() {
                     break;
@@ -537,10 +538,15 @@ pub async fn deliver(
                 if run.stopping() {
                     break;
                 }
-                if let Err(e) = deliver_one(&run, job).await {
+                if let Err(e) = deliver_one(&run, &mut conn, job).await {
                     run.stop(Stopped::Aborted(format!("{e:#}")));
                     break;
                 }
+            }
+            if let Some(mut c) = conn
+                && !c.has_broken()
+            {
+                let _ = tokio::time::timeout(Duration::from_secs(5), c.quit()).await;
             }
         }));
     }
@@ -598,7 +604,43 @@ fn hostname() -> String {
 }
 
 /// One row: claim, build, send with retries, record.
-async fn deliver_one(run: &Run, job: QueuedDelivery) -> anyhow::Result<()> {
+/// Send one message on the worker's connection, opening a new one when
+/// there is none or the last one broke.
+async fn send_on(
+    run: &Run,
+    conn: &mut Option<AsyncSmtpConnection>,
+    envelope: &Envelope,
+    raw: &[u8],
+) -> Result<(), SmtpError> {
+    let timeout = run.server.timeout();
+    if conn.as_ref().is_none_or(|c| c.has_broken()) {
+        *conn = None;
+        let fresh = tokio::time::timeout(timeout, run.server.connect())
+            .await
+            .map_err(|_| SmtpError::Timeout)??;
+        *conn = Some(fresh);
+    }
+    let c = conn.as_mut().expect("connected above");
+    match tokio::time::timeout(timeout, c.send(envelope, raw)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => {
+            if c.has_broken() {
+                *conn = None;
+            }
+            Err(SmtpError::Smtp(e))
+        }
+        Err(_) => {
+            *conn = None;
+            Err(SmtpError::Timeout)
+        }
+    }
+}
+
+async fn deliver_one(
+    run: &Run,
+    conn: &mut Option<AsyncSmtpConnection>,
+    job: QueuedDelivery,
+) -> anyhow::Result<()> {
     let id = job.subscriber_id;
     if !run.ledger.ask(|reply| Request::Claim { id, reply }).await? {
         run.skipped.fetch_add(1, Ordering::Relaxed);
@@ -620,8 +662,8 @@ async fn deliver_one(run: &Run, job: QueuedDelivery) -> anyhow::Result<()> {
                 if let Some(limiter) = &run.limiter {
                     limiter.wait().await;
                 }
-                match run.transport.send_raw(&envelope, &raw).await {
-                    Ok(_) => {
+                match send_on(run, conn, &envelope, &raw).await {
+                    Ok(()) => {
                         break (
                             attempt,
                             Delivered::Sent {
@@ -630,8 +672,8 @@ async fn deliver_one(run: &Run, job: QueuedDelivery) -> anyhow::Result<()> {
                         );
                     }
                     Err(e) => {
-                        let error = describe(&e);
-                        match classify(&e) {
+                        let error = e.to_string();
+                        match e.failure() {
                             Failure::Auth => {
                                 run.stop(Stopped::Aborted(format!(
                                     "the SMTP server refused the credentials: {error}"

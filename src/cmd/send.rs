@@ -80,7 +80,7 @@ pub fn run(app: &App, args: &SendArgs) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     // lettre's connection pool starts a task when it is built.
     let _entered = runtime.enter();
-    let (transport, endpoint) = crate::smtp::transport(&app.config, settings.concurrency)?;
+    let server = crate::smtp::Server::from_config(&app.config)?;
     let progress: Arc<dyn Progress> = if std::io::stderr().is_terminal() && !args.json {
         Arc::new(Bar::new())
     } else {
@@ -91,7 +91,7 @@ pub fn run(app: &App, args: &SendArgs) -> anyhow::Result<()> {
     let report = runtime.block_on(async {
         watch_signals(signal.clone());
         deliver(
-            store, week, factory, transport, &endpoint, settings, progress, clock, signal,
+            store, week, factory, server, settings, progress, clock, signal,
         )
         .await
     })?;

@@ -105,10 +105,13 @@ impl Store {
         counts(&self.conn, week)
     }
 
-    /// Put failed rows back in the queue (`--retry-failed`).
+    /// Put failed rows back in the queue (`--retry-failed`), for subscribers
+    /// still active: a bounced address stays failed.
     pub fn requeue_failed(&mut self, week: IssueWeek) -> anyhow::Result<u64> {
         Ok(self.conn.execute(
-            "UPDATE deliveries SET status = 'queued' WHERE issue = ?1 AND status = 'failed'",
+            "UPDATE deliveries SET status = 'queued'
+             WHERE issue = ?1 AND status = 'failed'
+               AND subscriber_id IN (SELECT id FROM subscribers WHERE status = 'active')",
             [week.to_string()],
         )? as u64)
     }

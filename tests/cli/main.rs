@@ -2,8 +2,12 @@
 //! command, and a small builder for a temporary site (content, config,
 //! database) so each test starts from a known state.
 
+mod browser;
+mod deliverability;
+mod hostile;
 mod preview;
 mod send;
+mod serve;
 mod smtp;
 mod subscribers;
 mod terms;

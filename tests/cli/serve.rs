@@ -495,7 +495,11 @@ async fn the_answer_is_the_same_for_new_pending_and_active_addresses_and_one_mai
     assert_eq!(mails_to(pending).len(), 2);
     let second_token = web.row(pending).unwrap().confirm_token.unwrap();
     assert_ne!(second_token, first_token);
-    assert!(mails_to(pending)[1].text.contains(&second_token));
+    assert!(
+        mails_to(pending)
+            .iter()
+            .any(|m| m.text.contains(&second_token))
+    );
     web.get(&format!("/digest/confirm/{first_token}"))
         .await
         .assert_status(StatusCode::NOT_FOUND);
@@ -529,10 +533,11 @@ async fn an_unsubscribed_address_posted_again_becomes_pending_and_gets_a_confirm
     let mails = mails_to(email);
     assert_eq!(mails.len(), 2, "{mails:#?}");
     let confirm = row.confirm_token.unwrap();
+    // Both mails go out in the background: either may arrive first.
     assert!(
-        mails[1]
-            .text
-            .contains(&format!("{PUBLIC_URL}/confirm/{confirm}"))
+        mails
+            .iter()
+            .any(|m| m.text.contains(&format!("{PUBLIC_URL}/confirm/{confirm}")))
     );
     web.get(&format!("/digest/confirm/{confirm}"))
         .await
