@@ -85,6 +85,71 @@ pub fn print_stdout(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// A column of a plain-text table: its header, its narrowest width, and
+/// whether it is right-aligned (numbers).
+pub struct Column {
+    pub header: &'static str,
+    pub min: usize,
+    pub right: bool,
+}
+
+impl Column {
+    pub const fn left(header: &'static str, min: usize) -> Column {
+        Column {
+            header,
+            min,
+            right: false,
+        }
+    }
+
+    pub const fn right(header: &'static str, min: usize) -> Column {
+        Column {
+            header,
+            min,
+            right: true,
+        }
+    }
+}
+
+/// Rows aligned under their headers, two spaces between columns; the last
+/// column is not padded.
+pub fn table(columns: &[Column], rows: &[Vec<String>]) -> String {
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|cell| cell.chars().count())
+                .chain([c.min, c.header.chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: &mut dyn Iterator<Item = &str>| {
+        let mut out = String::new();
+        for (i, cell) in cells.enumerate() {
+            let last = i + 1 == columns.len();
+            if i > 0 {
+                out.push_str("  ");
+            }
+            let w = widths[i];
+            match (columns[i].right, last) {
+                (true, _) => out.push_str(&format!("{cell:>w$}")),
+                (false, false) => out.push_str(&format!("{cell:w$}")),
+                (false, true) => out.push_str(cell),
+            }
+        }
+        out.push('\n');
+        out
+    };
+    let mut out = line(&mut columns.iter().map(|c| c.header));
+    for row in rows {
+        out += &line(&mut row.iter().map(String::as_str));
+    }
+    out
+}
+
 /// `9812` as `9,812`: counts in summaries are read by people.
 pub fn thousands(n: u64) -> String {
     let digits = n.to_string();
@@ -100,6 +165,28 @@ pub fn thousands(n: u64) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn tables_align_columns_and_leave_the_last_unpadded() {
+        let rows = vec![
+            vec!["a".to_string(), "1,000".to_string(), "x".to_string()],
+            vec!["longer".to_string(), "7".to_string(), "yy".to_string()],
+        ];
+        let got = table(
+            &[
+                Column::left("NAME", 0),
+                Column::right("N", 3),
+                Column::left("LAST", 0),
+            ],
+            &rows,
+        );
+        assert_eq!(
+            got,
+            "NAME        N  LAST\na       1,000  x\nlonger      7  yy\n"
+        );
+    }
+
     #[test]
     fn thousands_are_separated() {
         for (n, s) in [

@@ -1,6 +1,6 @@
 //! `digest history`: every issue frozen so far, with its delivery counts.
 
-use crate::app::{App, print_stdout, thousands};
+use crate::app::{App, Column, print_stdout, table, thousands};
 use crate::cli::ListFormat;
 
 pub fn run(app: &App, format: ListFormat) -> anyhow::Result<()> {
@@ -11,37 +11,36 @@ pub fn run(app: &App, format: ListFormat) -> anyhow::Result<()> {
     let out = match format {
         ListFormat::Json => serde_json::to_string_pretty(&rows)? + "\n",
         ListFormat::Table => {
-            let sw = rows
+            let cells: Vec<Vec<String>> = rows
                 .iter()
-                .map(|r| r.subject.chars().count())
-                .max()
-                .unwrap_or(7)
-                .max(7);
-            let fw = rows
-                .iter()
-                .map(|r| r.featured.len())
-                .max()
-                .unwrap_or(8)
-                .max(8);
-            let mut out = format!(
-                "{:8}  {:sw$}  {:fw$}  {:>7}  {:>9}  {:>7}  {:>7}  {:20}  FINISHED\n",
-                "WEEK", "SUBJECT", "FEATURED", "QUEUED", "SENT", "FAILED", "SKIPPED", "STARTED"
-            );
-            for r in &rows {
-                out += &format!(
-                    "{:8}  {:sw$}  {:fw$}  {:>7}  {:>9}  {:>7}  {:>7}  {:20}  {}\n",
-                    r.week,
-                    r.subject,
-                    r.featured,
-                    thousands(r.queued),
-                    thousands(r.sent),
-                    thousands(r.failed),
-                    thousands(r.skipped),
-                    r.started_at.as_deref().unwrap_or("-"),
-                    r.finished_at.as_deref().unwrap_or("-"),
-                );
-            }
-            out
+                .map(|r| {
+                    vec![
+                        r.week.clone(),
+                        r.subject.clone(),
+                        r.featured.clone(),
+                        thousands(r.queued),
+                        thousands(r.sent),
+                        thousands(r.failed),
+                        thousands(r.skipped),
+                        r.started_at.clone().unwrap_or_else(|| "-".into()),
+                        r.finished_at.clone().unwrap_or_else(|| "-".into()),
+                    ]
+                })
+                .collect();
+            table(
+                &[
+                    Column::left("WEEK", 8),
+                    Column::left("SUBJECT", 7),
+                    Column::left("FEATURED", 8),
+                    Column::right("QUEUED", 7),
+                    Column::right("SENT", 9),
+                    Column::right("FAILED", 7),
+                    Column::right("SKIPPED", 7),
+                    Column::left("STARTED", 20),
+                    Column::left("FINISHED", 0),
+                ],
+                &cells,
+            )
         }
     };
     print_stdout(&out)

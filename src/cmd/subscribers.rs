@@ -5,7 +5,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use crate::app::{App, print_stdout, thousands};
+use crate::app::{App, Column, print_stdout, table, thousands};
 use crate::cli::{ExportFormat, SubscriberFormat, SubscribersCommand};
 use crate::error::InputError;
 use crate::import::ImportReader;
@@ -53,25 +53,28 @@ fn list(app: &App, status: Option<Status>, format: SubscriberFormat) -> anyhow::
             Ok(())
         })?;
     }
-    let width = |f: &dyn Fn(&Subscriber) -> usize, min: usize| {
-        rows.iter().map(f).max().unwrap_or(0).max(min)
-    };
-    let ew = width(&|s| s.email.chars().count(), 5);
-    let nw = width(&|s| s.name.as_deref().map_or(0, |n| n.chars().count()), 4);
-    let mut out = format!(
-        "{:ew$}  {:nw$}  {:14}  {:12}  CREATED\n",
-        "EMAIL", "NAME", "ROLE", "STATUS"
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|s| {
+            vec![
+                s.email.clone(),
+                s.name.clone().unwrap_or_default(),
+                s.role.map_or("", |r| r.as_str()).to_string(),
+                s.status.as_str().to_string(),
+                s.created_at.clone(),
+            ]
+        })
+        .collect();
+    let mut out = table(
+        &[
+            Column::left("EMAIL", 5),
+            Column::left("NAME", 4),
+            Column::left("ROLE", 14),
+            Column::left("STATUS", 12),
+            Column::left("CREATED", 0),
+        ],
+        &cells,
     );
-    for s in &rows {
-        out += &format!(
-            "{:ew$}  {:nw$}  {:14}  {:12}  {}\n",
-            s.email,
-            s.name.as_deref().unwrap_or(""),
-            s.role.map_or("", |r| r.as_str()),
-            s.status.as_str(),
-            s.created_at
-        );
-    }
     out += &format!(
         "{} subscriber{}\n",
         thousands(rows.len() as u64),

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::app::App;
+use crate::app::{App, Column, table};
 use crate::cli::{ListFormat, TermsCommand};
 use crate::content;
 
@@ -55,37 +55,33 @@ fn list(app: &App, format: ListFormat) -> anyhow::Result<()> {
             },
         })
         .collect();
-    let mut out = String::new();
-    match format {
-        ListFormat::Json => {
-            out = serde_json::to_string_pretty(&rows)?;
-            out.push('\n');
-        }
+    let out = match format {
+        ListFormat::Json => serde_json::to_string_pretty(&rows)? + "\n",
         ListFormat::Table => {
-            let slug_w = rows.iter().map(|r| r.slug.len()).max().unwrap_or(4).max(4);
-            let title_w = rows
+            let cells: Vec<Vec<String>> = rows
                 .iter()
-                .map(|r| r.title.chars().count())
-                .max()
-                .unwrap_or(5)
-                .max(5);
-            out += &format!(
-                "{:slug_w$}  {:title_w$}  {:10}  {:9}  TAGS\n",
-                "SLUG", "TITLE", "ADDED", "STATUS"
-            );
-            for r in &rows {
-                out += &format!(
-                    "{:slug_w$}  {:title_w$}  {:10}  {:9}  {}",
-                    r.slug,
-                    r.title,
-                    r.added,
-                    r.status,
-                    r.tags.join(", ")
-                );
-                out.push('\n');
-            }
+                .map(|r| {
+                    vec![
+                        r.slug.to_string(),
+                        r.title.to_string(),
+                        r.added.clone(),
+                        r.status.to_string(),
+                        r.tags.join(", "),
+                    ]
+                })
+                .collect();
+            table(
+                &[
+                    Column::left("SLUG", 4),
+                    Column::left("TITLE", 5),
+                    Column::left("ADDED", 10),
+                    Column::left("STATUS", 9),
+                    Column::left("TAGS", 0),
+                ],
+                &cells,
+            )
         }
-    }
+    };
     crate::app::print_stdout(&out)?;
     if !loaded.problems.is_empty() {
         eprintln!(
