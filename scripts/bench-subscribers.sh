@@ -32,7 +32,9 @@ with open(path, "w", encoding="utf-8", newline="") as f:
 PY
 head -n $((small + 1)) "$dir/list.csv" > "$dir/small.csv"
 
-measure() { # label, then the command; prints "label: X s, Y MB peak"
+commas() { python3 -c "print(f'{int($1):,}')"; }
+
+measure() { # label, then the command; prints a table row
   local label=$1; shift
   /usr/bin/time -f "%e %M" -o "$dir/time.txt" "$@"
   read -r secs kb < "$dir/time.txt"
@@ -40,12 +42,12 @@ measure() { # label, then the command; prints "label: X s, Y MB peak"
 }
 
 printf '| step | wall | peak memory |\n|---|---:|---:|\n' > "$dir/result.md"
-measure "import $(printf "%'d" "$rows") rows" "$bin" --db "$dir/big.db" subscribers import "$dir/list.csv" > /dev/null
-measure "import $(printf "%'d" "$small") rows" "$bin" --db "$dir/small.db" subscribers import "$dir/small.csv" > /dev/null
-measure "export $(printf "%'d" "$rows") (csv)" sh -c "'$bin' --db '$dir/big.db' subscribers export > '$dir/big-export.csv'"
-measure "export $(printf "%'d" "$small") (csv)" sh -c "'$bin' --db '$dir/small.db' subscribers export > '$dir/small-export.csv'"
-measure "export $(printf "%'d" "$rows") (json)" sh -c "'$bin' --db '$dir/big.db' subscribers export --format json > '$dir/big-export.json'"
-measure "export $(printf "%'d" "$small") (json)" sh -c "'$bin' --db '$dir/small.db' subscribers export --format json > '$dir/small-export.json'"
+measure "import $(commas "$rows") rows" "$bin" --db "$dir/big.db" subscribers import "$dir/list.csv" > /dev/null
+measure "import $(commas "$small") rows" "$bin" --db "$dir/small.db" subscribers import "$dir/small.csv" > /dev/null
+measure "export $(commas "$rows") (csv)" sh -c "'$bin' --db '$dir/big.db' subscribers export > '$dir/big-export.csv'"
+measure "export $(commas "$small") (csv)" sh -c "'$bin' --db '$dir/small.db' subscribers export > '$dir/small-export.csv'"
+measure "export $(commas "$rows") (json)" sh -c "'$bin' --db '$dir/big.db' subscribers export --format json > '$dir/big-export.json'"
+measure "export $(commas "$small") (json)" sh -c "'$bin' --db '$dir/small.db' subscribers export --format json > '$dir/small-export.json'"
 test "$(($(wc -l < "$dir/big-export.csv") - 1))" -ge "$rows" || { echo "export lost rows" >&2; exit 1; }
 echo
 cat "$dir/result.md"
