@@ -41,6 +41,8 @@ pub fn run(app: &App, args: &SendArgs) -> anyhow::Result<()> {
         return dry_run(app, args, week, &glossary, &templates, dkim);
     }
 
+    // The SMTP settings are checked before anything is written.
+    let server = crate::smtp::Server::from_config(&app.config)?;
     let mut store = app.store_for_writing()?;
     let (selection, frozen_subject) = issue_for(&store, &glossary, week, args.feature.as_deref())?;
     let mut view = IssueView::new(&app.config.newsletter, &glossary, &selection)?;
@@ -78,9 +80,6 @@ pub fn run(app: &App, args: &SendArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    // lettre's connection pool starts a task when it is built.
-    let _entered = runtime.enter();
-    let server = crate::smtp::Server::from_config(&app.config)?;
     let progress: Arc<dyn Progress> = if std::io::stderr().is_terminal() && !args.json {
         Arc::new(Bar::new())
     } else {
@@ -95,7 +94,6 @@ pub fn run(app: &App, args: &SendArgs) -> anyhow::Result<()> {
         )
         .await
     })?;
-    drop(_entered);
     runtime.shutdown_timeout(Duration::from_secs(1));
     summarize(week, &report, args.json)
 }
