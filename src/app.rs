@@ -59,10 +59,15 @@ impl App {
         Store::open_or_create(&self.config.paths.database)
     }
 
-    /// The database if it exists: for commands that only read, which never
-    /// create it.
+    /// The database if it exists, for a command that may change it but
+    /// must not create it (`unsubscribe`, an import's dry run).
     pub fn store_if_exists(&self) -> anyhow::Result<Option<Store>> {
         Store::open_existing(&self.config.paths.database)
+    }
+
+    /// The database if it exists, read-only: for commands that only look.
+    pub fn store_to_read(&self) -> anyhow::Result<Option<Store>> {
+        Store::open_read_only(&self.config.paths.database)
     }
 
     /// The glossary, or every problem in it (exit code 2).

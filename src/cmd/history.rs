@@ -4,7 +4,7 @@ use crate::app::{App, Column, print_stdout, table, thousands};
 use crate::cli::ListFormat;
 
 pub fn run(app: &App, format: ListFormat) -> anyhow::Result<()> {
-    let rows = match app.store_if_exists()? {
+    let rows = match app.store_to_read()? {
         Some(store) => store.history()?,
         None => Vec::new(),
     };

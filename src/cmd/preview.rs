@@ -16,7 +16,7 @@ use crate::select::{PastIssue, select};
 pub fn run(app: &App, args: &PreviewArgs) -> anyhow::Result<()> {
     let week = args.week.unwrap_or_else(|| app.current_week());
     let glossary = app.glossary()?;
-    let store = app.store_if_exists()?;
+    let store = app.store_to_read()?;
     let frozen = match &store {
         Some(store) => store.issue(week)?,
         None => None,

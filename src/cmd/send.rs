@@ -281,7 +281,7 @@ fn dry_run(
     templates: &Templates,
     dkim: Option<lettre::message::dkim::DkimConfig>,
 ) -> anyhow::Result<()> {
-    let store = app.store_if_exists()?;
+    let store = app.store_to_read()?;
     let scratch;
     let store = match &store {
         Some(s) => s,

@@ -47,7 +47,7 @@ fn list(app: &App, status: Option<Status>, format: SubscriberFormat) -> anyhow::
         return write_rows(app, status, format);
     }
     let mut rows: Vec<Subscriber> = Vec::new();
-    if let Some(store) = app.store_if_exists()? {
+    if let Some(store) = app.store_to_read()? {
         store.for_each_subscriber(status, |s| {
             rows.push(s.clone());
             Ok(())
@@ -86,7 +86,7 @@ fn list(app: &App, status: Option<Status>, format: SubscriberFormat) -> anyhow::
 /// CSV or JSON to standard output, streamed row by row from the database.
 fn write_rows(app: &App, status: Option<Status>, format: SubscriberFormat) -> anyhow::Result<()> {
     let stdout = std::io::stdout().lock();
-    let result = match app.store_if_exists()? {
+    let result = match app.store_to_read()? {
         Some(store) => write_to(
             &store,
             status,

@@ -72,6 +72,26 @@ fn base64url(bytes: &[u8]) -> String {
     out
 }
 
+/// How many migrations the database at hand lacks. A file that is not a
+/// database fails here (reading the schema version is the first real
+/// read), and so does one written by a newer version of the program.
+fn pending_migrations(conn: &Connection, shown: &str) -> anyhow::Result<i64> {
+    let pending = Migrations::from_slice(MIGRATIONS).pending_migrations(conn).map_err(|e| {
+        anyhow::anyhow!(
+            "{shown} is not a glossary-digest database (SQLite says: {e}); check --db / DIGEST_DB / [paths] database"
+        )
+    })?;
+    if pending < 0 {
+        anyhow::bail!(
+            "{shown} was written by a newer version of glossary-digest (schema version {}, this \
+             program knows up to {}); it was left untouched: upgrade digest to use it",
+            MIGRATIONS.len() as i64 - i64::from(pending),
+            MIGRATIONS.len()
+        );
+    }
+    Ok(i64::from(pending))
+}
+
 impl Store {
     /// Open the database at `path`, creating it and its folder if missing.
     pub fn open_or_create(path: &Path) -> anyhow::Result<Store> {
@@ -94,6 +114,27 @@ impl Store {
         Store::open_with(path, OpenFlags::SQLITE_OPEN_READ_WRITE).map(Some)
     }
 
+    /// Open the database at `path` read-only if it exists: for commands
+    /// that only look (`preview`, `list`, `export`, `history`, a dry run),
+    /// which must neither create nor change the file, not even to migrate
+    /// it. A schema older than this program's is read as it is.
+    pub fn open_read_only(path: &Path) -> anyhow::Result<Option<Store>> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .with_context(|| format!("cannot open the database {}", path.display()))?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        pending_migrations(&conn, &path.display().to_string())?;
+        Ok(Some(Store {
+            conn,
+            path: path.to_path_buf(),
+        }))
+    }
+
     /// A private in-memory database with the full schema (dry runs).
     pub fn in_memory() -> anyhow::Result<Store> {
         let conn = Connection::open_in_memory()?;
@@ -109,26 +150,13 @@ impl Store {
     fn init(mut conn: Connection, path: PathBuf) -> anyhow::Result<Store> {
         let shown = path.display().to_string();
         conn.busy_timeout(BUSY_TIMEOUT)?;
-        // Reading the schema version is the first real read: a file that is
-        // not a database fails here.
-        let migrations = Migrations::from_slice(MIGRATIONS);
-        let pending = migrations.pending_migrations(&conn).map_err(|e| {
-            anyhow::anyhow!("{shown} is not a glossary-digest database (SQLite says: {e}); check --db / DIGEST_DB / [paths] database")
-        })?;
-        if pending < 0 {
-            anyhow::bail!(
-                "{shown} was written by a newer version of glossary-digest (schema version {}, this \
-                 program knows up to {}); it was left untouched: upgrade digest to use it",
-                MIGRATIONS.len() as i64 - i64::from(pending),
-                MIGRATIONS.len()
-            );
-        }
+        let pending = pending_migrations(&conn, &shown)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .with_context(|| format!("cannot switch {shown} to WAL mode"))?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         if pending > 0 {
-            migrations
+            Migrations::from_slice(MIGRATIONS)
                 .to_latest(&mut conn)
                 .with_context(|| format!("cannot migrate the database {shown}"))?;
         }
@@ -198,6 +226,25 @@ mod tests {
         let err = Store::open_existing(&path).err().unwrap().to_string();
         assert!(err.contains("written by a newer version"), "{err}");
         assert_eq!(std::fs::read(&path).unwrap(), before);
+    }
+
+    #[test]
+    fn reading_an_older_database_leaves_it_as_it_is_and_writing_migrates_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let mut conn = Connection::open(&path).unwrap();
+        Migrations::from_slice(&MIGRATIONS[..1])
+            .to_latest(&mut conn)
+            .unwrap();
+        drop(conn);
+        let before = std::fs::read(&path).unwrap();
+        let store = Store::open_read_only(&path).unwrap().unwrap();
+        assert_eq!(store.schema_version().unwrap(), 1);
+        assert!(store.issues().unwrap().is_empty());
+        drop(store);
+        assert_eq!(std::fs::read(&path).unwrap(), before);
+        let store = Store::open_existing(&path).unwrap().unwrap();
+        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
     }
 
     #[test]
