@@ -72,7 +72,10 @@ pub struct MessageFactory {
     subject: String,
     list_id: String,
     list_unsubscribe_prefix: String,
+    /// `<2026-W48.RANDOM.`: random per run, so that with the sequence
+    /// number every Message-ID is unique without a syscall per message.
     message_id_prefix: String,
+    sequence: std::sync::atomic::AtomicU64,
     domain: String,
     variants: HashMap<Option<Role>, Variant>,
     dkim: Option<DkimConfig>,
@@ -127,7 +130,8 @@ impl MessageFactory {
             subject,
             list_id: format!("<{}>", newsletter.list_id),
             list_unsubscribe_prefix: format!("<{}/unsubscribe/", newsletter.public_url),
-            message_id_prefix: format!("<{}.", view.issue.week),
+            message_id_prefix: format!("<{}.{}.", view.issue.week, crate::store::new_token()?),
+            sequence: std::sync::atomic::AtomicU64::new(1),
             domain,
             variants,
             dkim,
@@ -164,7 +168,8 @@ impl MessageFactory {
             .message_id(Some(format!(
                 "{}{}@{}>",
                 self.message_id_prefix,
-                crate::store::new_token()?,
+                self.sequence
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 self.domain
             )));
         if let Some(reply_to) = &self.reply_to {

@@ -24,7 +24,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use lettre::address::Envelope;
 use lettre::transport::smtp::client::AsyncSmtpConnection;
@@ -89,15 +88,12 @@ enum Request {
         after: i64,
         reply: oneshot::Sender<anyhow::Result<Vec<QueuedDelivery>>>,
     },
-    Claim {
-        id: i64,
+    /// Record the worker's last result (if any) and claim its next row
+    /// (if any), in one transaction: one round trip a message.
+    Step {
+        record: Option<Recorded>,
+        claim: Option<i64>,
         reply: oneshot::Sender<anyhow::Result<bool>>,
-    },
-    Record {
-        id: i64,
-        attempts: u32,
-        outcome: Delivered,
-        reply: oneshot::Sender<anyhow::Result<()>>,
     },
     Lease {
         owner: String,
@@ -105,6 +101,13 @@ enum Request {
         until: String,
         reply: oneshot::Sender<anyhow::Result<Option<String>>>,
     },
+}
+
+/// A delivery's result, waiting to be written.
+struct Recorded {
+    id: i64,
+    attempts: u32,
+    outcome: Delivered,
 }
 
 /// The one thread that touches the database during a run.
@@ -150,8 +153,7 @@ enum Answered {
         oneshot::Sender<anyhow::Result<Vec<QueuedDelivery>>>,
         anyhow::Result<Vec<QueuedDelivery>>,
     ),
-    Claim(oneshot::Sender<anyhow::Result<bool>>, anyhow::Result<bool>),
-    Record(oneshot::Sender<anyhow::Result<()>>, anyhow::Result<()>),
+    Step(oneshot::Sender<anyhow::Result<bool>>, anyhow::Result<bool>),
     Lease(
         oneshot::Sender<anyhow::Result<Option<String>>>,
         anyhow::Result<Option<String>>,
@@ -173,8 +175,7 @@ impl Answered {
     fn send(self, commit: Option<&str>) {
         match self {
             Answered::Page(to, r) => reply(to, r, commit),
-            Answered::Claim(to, r) => reply(to, r, commit),
-            Answered::Record(to, r) => reply(to, r, commit),
+            Answered::Step(to, r) => reply(to, r, commit),
             Answered::Lease(to, r) => reply(to, r, commit),
         }
     }
@@ -215,20 +216,23 @@ fn answer(conn: Option<&Connection>, week: &str, request: Request) -> Answered {
                 |c| deliveries::queued_page(c, week, after, PAGE),
             ),
         ),
-        Request::Claim { id, reply } => Answered::Claim(
+        Request::Step {
+            record,
+            claim,
             reply,
-            conn.map_or_else(|| Err(unavailable()), |c| deliveries::claim(c, week, id)),
-        ),
-        Request::Record {
-            id,
-            attempts,
-            outcome,
-            reply,
-        } => Answered::Record(
+        } => Answered::Step(
             reply,
             conn.map_or_else(
                 || Err(unavailable()),
-                |c| deliveries::record(c, week, id, attempts, &outcome),
+                |c| {
+                    if let Some(r) = record {
+                        deliveries::record(c, week, r.id, r.attempts, &r.outcome)?;
+                    }
+                    match claim {
+                        Some(id) => deliveries::claim(c, week, id),
+                        None => Ok(false),
+                    }
+                },
             ),
         ),
         Request::Lease {
@@ -527,21 +531,48 @@ pub async fn deliver(
         let run = run.clone();
         let jobs = jobs_rx.clone();
         workers.push(tokio::spawn(async move {
-            // Each worker keeps one connection open across messages.
+            // Each worker keeps one connection open across messages, and
+            // records a result in the same ledger step that claims its next
+            // row: the result is committed before the next message is sent.
             let mut conn: Option<AsyncSmtpConnection> = None;
+            let mut unrecorded: Option<Recorded> = None;
             loop {
-                if run.stopping() {
+                let job = if run.stopping() {
+                    None
+                } else {
+                    jobs.lock().await.recv().await.filter(|_| !run.stopping())
+                };
+                if job.is_none() && unrecorded.is_none() {
                     break;
                 }
-                let job = { jobs.lock().await.recv().await };
-                let Some(job) = job else { break };
-                if run.stopping() {
-                    break;
+                let recording = unrecorded.is_some();
+                let claim = job.as_ref().map(|j| j.subscriber_id);
+                let step = run
+                    .ledger
+                    .ask(|reply| Request::Step {
+                        record: unrecorded.take(),
+                        claim,
+                        reply,
+                    })
+                    .await;
+                let claimed = match step {
+                    Ok(claimed) => claimed,
+                    Err(e) => {
+                        run.stop(Stopped::Aborted(format!(
+                            "recording a delivery failed: {e:#}"
+                        )));
+                        break;
+                    }
+                };
+                if recording {
+                    run.progress.delivered(1);
                 }
-                if let Err(e) = deliver_one(&run, &mut conn, job).await {
-                    run.stop(Stopped::Aborted(format!("{e:#}")));
-                    break;
+                let Some(job) = job else { continue };
+                if !claimed {
+                    run.skipped.fetch_add(1, Ordering::Relaxed);
+                    continue;
                 }
+                unrecorded = deliver_one(&run, &mut conn, &job).await;
             }
             if let Some(mut c) = conn
                 && !c.has_broken()
@@ -636,16 +667,13 @@ async fn send_on(
     }
 }
 
+/// Build and send one claimed row, retrying transient failures. `None`
+/// when the run stops before the row is settled: it stays queued.
 async fn deliver_one(
     run: &Run,
     conn: &mut Option<AsyncSmtpConnection>,
-    job: QueuedDelivery,
-) -> anyhow::Result<()> {
-    let id = job.subscriber_id;
-    if !run.ledger.ask(|reply| Request::Claim { id, reply }).await? {
-        run.skipped.fetch_add(1, Ordering::Relaxed);
-        return Ok(());
-    }
+    job: &QueuedDelivery,
+) -> Option<Recorded> {
     let recipient = Recipient {
         email: job.email.clone(),
         name: job.name.clone(),
@@ -678,7 +706,7 @@ async fn deliver_one(
                                 run.stop(Stopped::Aborted(format!(
                                     "the SMTP server refused the credentials: {error}"
                                 )));
-                                return Ok(());
+                                return None;
                             }
                             Failure::Permanent => {
                                 break (
@@ -705,7 +733,7 @@ async fn deliver_one(
                                 while Instant::now() < deadline {
                                     if run.stopping() {
                                         // Not delivered: leave the row queued for the next run.
-                                        return Ok(());
+                                        return None;
                                     }
                                     tokio::time::sleep(
                                         Duration::from_millis(50).min(deadline - Instant::now()),
@@ -733,15 +761,9 @@ async fn deliver_one(
     } else {
         run.sent.fetch_add(1, Ordering::Relaxed);
     }
-    run.ledger
-        .ask(|reply| Request::Record {
-            id,
-            attempts,
-            outcome,
-            reply,
-        })
-        .await
-        .context("recording a delivery failed")?;
-    run.progress.delivered(1);
-    Ok(())
+    Some(Recorded {
+        id: job.subscriber_id,
+        attempts,
+        outcome,
+    })
 }

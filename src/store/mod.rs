@@ -30,6 +30,7 @@ pub use subscribers::{
 const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/001-initial.sql")),
     M::up(include_str!("migrations/002-confirmation.sql")),
+    M::up(include_str!("migrations/003-delivery-indexes.sql")),
 ];
 
 /// How long a write waits for another writer before giving up.
