@@ -94,6 +94,7 @@ impl AppState {
 
     /// Whether `ip` may post the form again now (sliding one-minute window).
     fn allow(&self, ip: IpAddr) -> bool {
+        let ip = rate_key(ip);
         let now = Instant::now();
         let mut limiter = self.limiter.lock().unwrap_or_else(|e| e.into_inner());
         if limiter.len() > 10_000 {
@@ -157,6 +158,21 @@ impl PageLinks {
             archive: state.url("/archive"),
             site: state.config.newsletter.site_url.clone(),
         }
+    }
+}
+
+/// The unit the form's rate limit counts: an IPv4 address, or the /64
+/// network of an IPv6 address, since one client commonly holds a whole /64.
+pub fn rate_key(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(_) => ip,
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => {
+                let s = v6.segments();
+                IpAddr::V6(std::net::Ipv6Addr::new(s[0], s[1], s[2], s[3], 0, 0, 0, 0))
+            }
+        },
     }
 }
 
@@ -557,6 +573,19 @@ async fn shutdown() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_rate_limit_counts_ipv6_clients_by_their_64_network() {
+        let cases = [
+            ("192.0.2.7", "192.0.2.7"),
+            ("2001:db8:1:2:aaaa::1", "2001:db8:1:2::"),
+            ("2001:db8:1:2:bbbb::9", "2001:db8:1:2::"),
+            ("::ffff:192.0.2.7", "192.0.2.7"),
+        ];
+        for (ip, key) in cases {
+            assert_eq!(rate_key(ip.parse().unwrap()).to_string(), key, "{ip}");
+        }
+    }
 
     #[test]
     fn addresses_are_masked_and_tokens_redacted() {
