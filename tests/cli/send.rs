@@ -1338,3 +1338,39 @@ fn dkim_signatures_made_with_a_pkcs1_rsa_key_verify() {
 fn dkim_signatures_made_with_an_ed25519_key_verify() {
     dkim_signed_messages_verify("ed25519.pem", "ed25519.pub.pem", true);
 }
+
+/// On a terminal, `send` draws a progress bar (rate and ETA) instead of log
+/// lines; `script` gives it one.
+#[test]
+fn on_a_terminal_the_run_shows_a_progress_bar() {
+    let smtp = TestSmtp::start();
+    // Slow enough for the bar to be drawn more than once.
+    smtp.set_delay(Duration::from_millis(10));
+    let (site, subs) = send_site(&smtp, 50);
+    let bin = assert_cmd::cargo::cargo_bin("digest");
+    let out = std::process::Command::new("script")
+        .args([
+            "-qec",
+            &format!("{} send --week {WEEK}", bin.display()),
+            "/dev/null",
+        ])
+        .current_dir(site.dir.path())
+        .env("DIGEST_NOW", "2026-11-29T12:00:00Z")
+        .env_remove("DIGEST_CONFIG")
+        .env_remove("DIGEST_DB")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("script(1) from util-linux");
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{screen}");
+    assert!(screen.contains("msg/s ETA"), "no progress bar:\n{screen}");
+    assert!(
+        !screen.contains(" INFO "),
+        "log lines on a terminal:\n{screen}"
+    );
+    assert!(
+        screen.contains("2026-W48: sent 50, failed 0, skipped 0 unsubscribed"),
+        "{screen}"
+    );
+    assert_each_exactly_once(&smtp, &subs);
+}
