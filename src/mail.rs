@@ -56,13 +56,25 @@ struct Variant {
     html: EncodedBody,
 }
 
-/// One subscriber, as the message builder needs them.
-#[derive(Debug, Clone)]
-pub struct Recipient {
-    pub email: String,
-    pub name: Option<String>,
+/// One subscriber, as the message builder needs them (borrowed: nothing
+/// is copied per recipient that the message does not need).
+#[derive(Debug, Clone, Copy)]
+pub struct Recipient<'a> {
+    pub email: &'a str,
+    pub name: Option<&'a str>,
     pub role: Option<Role>,
-    pub token: String,
+    pub token: &'a str,
+}
+
+impl<'a> From<&'a crate::store::QueuedDelivery> for Recipient<'a> {
+    fn from(q: &'a crate::store::QueuedDelivery) -> Recipient<'a> {
+        Recipient {
+            email: &q.email,
+            name: q.name.as_deref(),
+            role: q.role,
+            token: &q.token,
+        }
+    }
 }
 
 /// Builds every subscriber's message for one issue.
@@ -143,12 +155,12 @@ impl MessageFactory {
     }
 
     /// The message for one subscriber.
-    pub fn build(&self, r: &Recipient) -> anyhow::Result<Message> {
+    pub fn build(&self, r: &Recipient<'_>) -> anyhow::Result<Message> {
         let address = r
             .email
             .parse()
             .with_context(|| format!("stored address {} is not valid", r.email))?;
-        let to = Mailbox::new(r.name.clone(), address);
+        let to = Mailbox::new(r.name.map(str::to_string), address);
         let variant = self
             .variants
             .get(&r.role)
@@ -157,7 +169,7 @@ impl MessageFactory {
             SinglePart::builder()
                 .header(content_type)
                 .body(Body::dangerous_pre_encoded(
-                    body.personalize(&r.token),
+                    body.personalize(r.token),
                     ContentTransferEncoding::QuotedPrintable,
                 ))
         };

@@ -674,12 +674,7 @@ async fn deliver_one(
     conn: &mut Option<AsyncSmtpConnection>,
     job: &QueuedDelivery,
 ) -> Option<Recorded> {
-    let recipient = Recipient {
-        email: job.email.clone(),
-        name: job.name.clone(),
-        role: job.role,
-        token: job.token.clone(),
-    };
+    let recipient = Recipient::from(job);
     let outcome = match run.factory.build(&recipient) {
         Ok(message) => {
             let envelope = message.envelope().clone();

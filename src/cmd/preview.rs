@@ -11,37 +11,13 @@ use anyhow::Context as _;
 use crate::app::App;
 use crate::cli::PreviewArgs;
 use crate::render::{IssueView, Links, Templates};
-use crate::select::{PastIssue, select};
 
 pub fn run(app: &App, args: &PreviewArgs) -> anyhow::Result<()> {
     let week = args.week.unwrap_or_else(|| app.current_week());
     let glossary = app.glossary()?;
     let store = app.store_to_read()?;
-    let frozen = match &store {
-        Some(store) => store.issue(week)?,
-        None => None,
-    };
-    let (selection, frozen_subject) = match frozen {
-        // A week already sent shows what was sent.
-        Some(frozen) => {
-            if args.feature.is_some() {
-                crate::bad_input!(
-                    "{week} was already sent, featuring `{}`; --feature only applies to weeks not sent yet",
-                    frozen.selection.featured
-                );
-            }
-            (frozen.selection, Some(frozen.subject))
-        }
-        None => {
-            let history: Vec<PastIssue> = match &store {
-                Some(store) => store.past_issues()?,
-                None => Vec::new(),
-            };
-            let selection = select(&glossary, &history, week, args.feature.as_deref())
-                .map_err(|e| crate::error::InputError(e.to_string()))?;
-            (selection, None)
-        }
-    };
+    let (selection, frozen_subject) =
+        super::issue_for(store.as_ref(), &glossary, week, args.feature.as_deref())?;
     let newsletter = &app.config.newsletter;
     let templates = Templates::load(&app.config.paths.templates)?;
     let mut view = IssueView::new(newsletter, &glossary, &selection)?;

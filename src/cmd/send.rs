@@ -18,12 +18,11 @@ use serde::Serialize;
 use crate::app::{App, thousands};
 use crate::cli::SendArgs;
 use crate::content::Glossary;
-use crate::error::{Exit, InputError};
+use crate::error::Exit;
 use crate::mail::{MessageFactory, Recipient, dkim_config};
 use crate::render::{IssueView, Templates};
-use crate::select::{Selection, select};
 use crate::send::{Clock, Progress, Report, Settings, Stopped, deliver};
-use crate::store::{Counts, Status, Store};
+use crate::store::{Counts, Status};
 use crate::week::IssueWeek;
 
 pub fn run(app: &App, args: &SendArgs) -> anyhow::Result<()> {
@@ -44,7 +43,8 @@ pub fn run(app: &App, args: &SendArgs) -> anyhow::Result<()> {
     // The SMTP settings are checked before anything is written.
     let server = crate::smtp::Server::from_config(&app.config)?;
     let mut store = app.store_for_writing()?;
-    let (selection, frozen_subject) = issue_for(&store, &glossary, week, args.feature.as_deref())?;
+    let (selection, frozen_subject) =
+        super::issue_for(Some(&store), &glossary, week, args.feature.as_deref())?;
     let mut view = IssueView::new(&app.config.newsletter, &glossary, &selection)?;
     view.frozen_subject = frozen_subject;
     let factory = MessageFactory::new(&app.config.newsletter, &templates, &view, dkim)?;
@@ -100,30 +100,6 @@ pub fn run(app: &App, args: &SendArgs) -> anyhow::Result<()> {
     })?;
     runtime.shutdown_timeout(Duration::from_secs(1));
     summarize(week, &report, args.json)
-}
-
-/// The week's frozen issue, or a fresh selection for it.
-fn issue_for(
-    store: &Store,
-    glossary: &Glossary,
-    week: IssueWeek,
-    feature: Option<&str>,
-) -> anyhow::Result<(Selection, Option<String>)> {
-    if let Some(frozen) = store.issue(week)? {
-        if let Some(slug) = feature
-            && slug != frozen.selection.featured
-        {
-            crate::bad_input!(
-                "{week} is already frozen featuring `{}`; --feature cannot change an issue that has started sending",
-                frozen.selection.featured
-            );
-        }
-        return Ok((frozen.selection, Some(frozen.subject)));
-    }
-    let history = store.past_issues()?;
-    let selection =
-        select(glossary, &history, week, feature).map_err(|e| InputError(e.to_string()))?;
-    Ok((selection, None))
 }
 
 fn finish_without_sending(week: IssueWeek, counts: Counts, json: bool) -> anyhow::Result<()> {
@@ -286,15 +262,8 @@ fn dry_run(
     dkim: Option<lettre::message::dkim::DkimConfig>,
 ) -> anyhow::Result<()> {
     let store = app.store_to_read()?;
-    let scratch;
-    let store = match &store {
-        Some(s) => s,
-        None => {
-            scratch = Store::in_memory()?;
-            &scratch
-        }
-    };
-    let (selection, frozen_subject) = issue_for(store, glossary, week, args.feature.as_deref())?;
+    let (selection, frozen_subject) =
+        super::issue_for(store.as_ref(), glossary, week, args.feature.as_deref())?;
     let was_frozen = frozen_subject.is_some();
     let mut view = IssueView::new(&app.config.newsletter, glossary, &selection)?;
     view.frozen_subject = frozen_subject;
@@ -311,39 +280,38 @@ fn dry_run(
         bytes += raw.len() as u64;
         n += 1;
         if let Some(dir) = &args.outbox {
-            write_eml(dir, n, &r.email, &raw)?;
+            write_eml(dir, n, r.email, &raw)?;
         }
         Ok(())
     };
-    if was_frozen {
-        let mut after = 0;
-        loop {
-            let page = crate::store::deliveries::queued_page(
-                store.conn_ref(),
-                &week.to_string(),
-                after,
-                512,
-            )?;
-            let Some(last) = page.last() else { break };
-            after = last.subscriber_id;
-            for q in page {
-                write(Recipient {
-                    email: q.email,
-                    name: q.name,
-                    role: q.role,
-                    token: q.token,
-                })?;
+    // A frozen week would go to the rows still queued; an unsent one to
+    // every active subscriber; without a database, to nobody.
+    match &store {
+        Some(store) if was_frozen => {
+            let mut after = 0;
+            loop {
+                let page = crate::store::deliveries::queued_page(
+                    store.conn_ref(),
+                    &week.to_string(),
+                    after,
+                    512,
+                )?;
+                let Some(last) = page.last() else { break };
+                after = last.subscriber_id;
+                for q in &page {
+                    write(Recipient::from(q))?;
+                }
             }
         }
-    } else {
-        store.for_each_subscriber(Some(Status::Active), |s| {
+        Some(store) => store.for_each_subscriber(Some(Status::Active), |s| {
             write(Recipient {
-                email: s.email.clone(),
-                name: s.name.clone(),
+                email: &s.email,
+                name: s.name.as_deref(),
                 role: s.role,
-                token: s.token.clone(),
+                token: &s.token,
             })
-        })?;
+        })?,
+        None => {}
     }
     let avg = bytes.checked_div(n).unwrap_or(0);
     println!(

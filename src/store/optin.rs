@@ -176,10 +176,7 @@ impl Store {
         let Some(sub) = self.subscriber_by_token(token)? else {
             return Ok(None);
         };
-        self.conn.execute(
-            "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = ?2 WHERE id = ?1 AND status <> 'unsubscribed'",
-            params![sub.id, now],
-        )?;
+        self.unsubscribe_id(sub.id, sub.status, now)?;
         Ok(Some(sub.email))
     }
 }

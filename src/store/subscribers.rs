@@ -253,7 +253,7 @@ impl Store {
         self.unsubscribe_id(sub.id, sub.status, now)
     }
 
-    fn unsubscribe_id(
+    pub(super) fn unsubscribe_id(
         &mut self,
         id: i64,
         status: Status,
