@@ -165,25 +165,9 @@ fn rotation<'a>(published: &[&'a Term], earlier: &[&PastIssue], new: &[&Term]) -
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::content::{Roles, TermLines};
-    use std::path::PathBuf;
 
     fn term(slug: &str, added: &str) -> Term {
-        Term {
-            slug: slug.into(),
-            title: slug.into(),
-            summary: String::new(),
-            added: added.parse().unwrap(),
-            tags: vec![],
-            related: vec![],
-            feature_on: None,
-            roles: Roles::default(),
-            example: None,
-            faq: vec![],
-            body: String::new(),
-            source: PathBuf::new(),
-            lines: TermLines::default(),
-        }
+        Term::for_test(slug, added)
     }
 
     fn pinned_term(slug: &str, added: &str, on: &str) -> Term {

@@ -244,26 +244,8 @@ fn cross_check(terms: &[Term]) -> Vec<Problem> {
 mod tests {
     use super::*;
 
-    pub(crate) fn term(slug: &str, added: &str) -> Term {
-        Term {
-            slug: slug.to_string(),
-            title: slug.to_string(),
-            summary: format!("{slug} summary"),
-            added: added.parse().unwrap(),
-            tags: vec![],
-            related: vec![],
-            feature_on: None,
-            roles: Roles::default(),
-            example: None,
-            faq: vec![],
-            body: "body".into(),
-            source: PathBuf::from(format!("content/{slug}.md")),
-            lines: TermLines {
-                slug: 1,
-                related: vec![],
-                feature_on: 0,
-            },
-        }
+    fn term(slug: &str, added: &str) -> Term {
+        Term::for_test(slug, added)
     }
 
     fn with_related(mut t: Term, related: &[&str]) -> Term {

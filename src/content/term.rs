@@ -70,3 +70,28 @@ impl Term {
         self.added <= date
     }
 }
+
+#[cfg(test)]
+impl Term {
+    /// A minimal valid term for tests: `content/{slug}.md`, added on `added`.
+    pub fn for_test(slug: &str, added: &str) -> Term {
+        Term {
+            slug: slug.to_string(),
+            title: slug.to_string(),
+            summary: format!("{slug} summary"),
+            added: added.parse().expect("a YYYY-MM-DD date"),
+            tags: vec![],
+            related: vec![],
+            feature_on: None,
+            roles: Roles::default(),
+            example: None,
+            faq: vec![],
+            body: "body".into(),
+            source: PathBuf::from(format!("content/{slug}.md")),
+            lines: TermLines {
+                slug: 1,
+                ..TermLines::default()
+            },
+        }
+    }
+}

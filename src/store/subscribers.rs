@@ -388,6 +388,20 @@ mod tests {
 
     const NOW: &str = "2026-11-29T12:00:00Z";
 
+    /// An import row with only an address, active.
+    fn active_row(line: u64, address: &str) -> ImportRow {
+        ImportRow {
+            line,
+            email: email(address),
+            name: None,
+            role: None,
+            status: Status::Active,
+            created_at: None,
+            confirmed_at: None,
+            unsubscribed_at: None,
+        }
+    }
+
     #[test]
     fn subscribe_walks_through_every_state() {
         let mut store = Store::in_memory().unwrap();
@@ -442,18 +456,7 @@ mod tests {
             .subscribe(&email("old@example.com"), None, None, false, NOW)
             .unwrap();
         store.unsubscribe(&email("old@example.com"), NOW).unwrap();
-        let row = |line: u64, e: &str| {
-            Ok(Ok(ImportRow {
-                line,
-                email: email(e),
-                name: None,
-                role: None,
-                status: Status::Active,
-                created_at: None,
-                confirmed_at: None,
-                unsubscribed_at: None,
-            }))
-        };
+        let row = |line: u64, e: &str| Ok(Ok(active_row(line, e)));
         let rows = vec![
             row(2, "a@example.com"),
             row(3, "OLD@example.com"),
@@ -484,16 +487,7 @@ mod tests {
     #[test]
     fn a_dry_run_import_writes_nothing() {
         let mut store = Store::in_memory().unwrap();
-        let rows = vec![Ok(Ok(ImportRow {
-            line: 2,
-            email: email("a@example.com"),
-            name: None,
-            role: None,
-            status: Status::Active,
-            created_at: None,
-            confirmed_at: None,
-            unsubscribed_at: None,
-        }))];
+        let rows = vec![Ok(Ok(active_row(2, "a@example.com")))];
         let outcome = store.import(rows.into_iter(), NOW, true).unwrap();
         assert_eq!(outcome.imported, 1);
         assert_eq!(store.count_subscribers(Status::Active).unwrap(), 0);
