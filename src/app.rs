@@ -49,8 +49,8 @@ impl App {
     }
 
     /// The current time as stored in the database.
-    pub fn now_stamp(&self) -> String {
-        crate::store::timestamp(self.now)
+    pub fn now_stamp(&self) -> crate::timestamp::Timestamp {
+        crate::timestamp::Timestamp::from(self.now)
     }
 
     /// The database, created (with its folder) if missing: for commands

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::role::Role;
-use crate::store::Status;
+use crate::status::Status;
 use crate::week::IssueWeek;
 
 #[derive(Debug, Parser)]
@@ -93,8 +93,18 @@ pub struct SendArgs {
     pub outbox: Option<PathBuf>,
 
     /// Also retry the deliveries that failed in an earlier run
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["dry_run", "test"])]
     pub retry_failed: bool,
+
+    /// Send the issue now to ADDRESS only (repeatable), subject marked
+    /// `[TEST]`, with the inert preview unsubscribe link; the database is
+    /// neither read for subscribers nor written
+    #[arg(long, value_name = "ADDRESS", conflicts_with = "dry_run")]
+    pub test: Vec<String>,
+
+    /// With --test: the variant for a reader with this role
+    #[arg(long, value_parser = parse_role, requires = "test")]
+    pub role: Option<Role>,
 
     /// Print the summary as a JSON object
     #[arg(long)]

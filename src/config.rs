@@ -20,6 +20,7 @@ use toml::de::DeTable;
 
 use crate::error::{Problem, Problems, line_of, nearest};
 use crate::toml_keys::{Schema, unknown_keys};
+use crate::urls::PublicUrl;
 
 static NEWSLETTER: Schema = Schema {
     keys: &[
@@ -154,10 +155,10 @@ pub struct Newsletter {
     pub name: String,
     pub from: Mailbox,
     pub reply_to: Option<Mailbox>,
-    /// Absolute http(s) URL without a trailing slash.
-    pub site_url: String,
-    /// Absolute http(s) URL without a trailing slash.
-    pub public_url: String,
+    /// The glossary site the term links point to.
+    pub site_url: PublicUrl,
+    /// Where `digest serve` answers: every link in the mail starts here.
+    pub public_url: PublicUrl,
     pub timezone: Tz,
     pub postal_address: Option<String>,
     pub list_id: String,
@@ -172,7 +173,7 @@ pub struct Paths {
 
 #[derive(Debug, Clone)]
 pub struct Smtp {
-    pub url: String,
+    pub url: SmtpUrl,
     pub timeout: Duration,
     /// An extra trusted root certificate (PEM) for a relay with a private CA.
     pub ca_file: Option<PathBuf>,
@@ -183,8 +184,82 @@ pub struct Send {
     pub concurrency: u32,
     pub rate_per_second: Option<f64>,
     pub max_attempts: u32,
-    pub retry_base_ms: u64,
+    /// The first retry's wait; each further one doubles it.
+    pub retry_base: Duration,
     pub bounce_after: u32,
+}
+
+/// How to talk TLS to the SMTP server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Plain SMTP (`smtp://`, or `?tls=none`).
+    None,
+    /// STARTTLS when the server offers it (`?tls=opportunistic`).
+    Opportunistic,
+    /// STARTTLS or nothing is sent (`?tls=required`).
+    StartTls,
+    /// TLS from the first byte (`smtps://`).
+    Wrapper,
+}
+
+/// `[smtp] url`, parsed: `smtp://[user@]host[:port][?tls=...]` or
+/// `smtps://...`. The password never comes from here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpUrl {
+    pub host: String,
+    pub port: u16,
+    pub tls: TlsMode,
+    /// The user name written in the URL, percent-decoded.
+    pub user: Option<String>,
+}
+
+impl SmtpUrl {
+    pub fn parse(s: &str) -> Result<SmtpUrl, String> {
+        let url = url::Url::parse(s.trim())
+            .map_err(|e| format!("not a URL ({e}); write it like \"smtp://127.0.0.1:25\" or \"smtps://smtp.example.com:465\""))?;
+        let host = match url.host_str() {
+            Some(h) if matches!(url.scheme(), "smtp" | "smtps") => {
+                h.trim_start_matches('[').trim_end_matches(']').to_string()
+            }
+            _ => {
+                return Err(
+                    "use smtp://host:port, smtps://host:465 or smtp://host:587?tls=required".into(),
+                );
+            }
+        };
+        if url.password().is_some() {
+            return Err(
+                "do not put the password in the URL; set DIGEST_SMTP_PASSWORD instead".into(),
+            );
+        }
+        let mut tls = if url.scheme() == "smtps" {
+            TlsMode::Wrapper
+        } else {
+            TlsMode::None
+        };
+        for (key, value) in url.query_pairs() {
+            match (key.as_ref(), value.as_ref()) {
+                ("tls", "required") => tls = TlsMode::StartTls,
+                ("tls", "opportunistic") => tls = TlsMode::Opportunistic,
+                ("tls", "none") if tls != TlsMode::Wrapper => tls = TlsMode::None,
+                _ => {
+                    return Err(format!(
+                        "unknown parameter `{key}={value}`; use tls=required or tls=opportunistic"
+                    ));
+                }
+            }
+        }
+        let port = url
+            .port()
+            .unwrap_or(if tls == TlsMode::Wrapper { 465 } else { 25 });
+        let user = (!url.username().is_empty()).then(|| percent_decode(url.username()));
+        Ok(SmtpUrl {
+            host,
+            port,
+            tls,
+            user,
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -284,13 +359,18 @@ impl Config {
         };
 
         let n = raw.newsletter;
-        let mut check = |key: &str,
-                         value: &S,
-                         default: &str,
-                         parse: &dyn Fn(&str) -> Result<String, String>|
-         -> String {
+        // A value that does not parse is a problem, and the default stands
+        // in for it so that every other problem is still found.
+        fn check<T>(
+            problems: &mut Vec<Problem>,
+            problem: &dyn Fn(usize, String) -> Problem,
+            key: &str,
+            value: &S,
+            default: T,
+            parse: impl Fn(&str) -> Result<T, String>,
+        ) -> T {
             match value {
-                None => parse(default).expect("defaults are valid"),
+                None => default,
                 Some(v) => match parse(v.get_ref()) {
                     Ok(ok) => ok,
                     Err(fix) => {
@@ -298,61 +378,94 @@ impl Config {
                             v.span().start,
                             format!("`{key}` = \"{}\": {fix}", v.get_ref()),
                         ));
-                        default.to_string()
+                        default
                     }
                 },
             }
-        };
-
+        }
+        let default_from = Mailbox::new(
+            Some("AI Glossary".into()),
+            lettre::Address::new("digest", "glossary.example")
+                .map_err(|e| anyhow::anyhow!("the built-in sender address: {e}"))?,
+        );
+        let url = |s: &str| PublicUrl::parse(s).map_err(|e| anyhow::anyhow!("{e}"));
         let from = check(
+            &mut problems,
+            &problem,
             "newsletter.from",
             &n.from,
-            "AI Glossary <digest@glossary.example>",
-            &|s| parse_mailbox(s).map(|m| m.to_string()),
+            default_from.clone(),
+            parse_mailbox,
         );
-        let reply_to = n.reply_to.as_ref().map(|_| {
-            check("newsletter.reply_to", &n.reply_to, "", &|s| {
-                parse_mailbox(s).map(|m| m.to_string())
-            })
-        });
+        let reply_to = match &n.reply_to {
+            None => None,
+            Some(_) => Some(check(
+                &mut problems,
+                &problem,
+                "newsletter.reply_to",
+                &n.reply_to,
+                default_from,
+                parse_mailbox,
+            )),
+        };
         let site_url = check(
+            &mut problems,
+            &problem,
             "newsletter.site_url",
             &n.site_url,
-            "https://glossary.example",
-            &parse_base_url,
+            url("https://glossary.example")?,
+            PublicUrl::parse,
         );
         let public_url = check(
+            &mut problems,
+            &problem,
             "newsletter.public_url",
             &n.public_url,
-            "https://glossary.example/digest",
-            &parse_base_url,
+            url("https://glossary.example/digest")?,
+            PublicUrl::parse,
         );
-        let timezone = check("newsletter.timezone", &n.timezone, "UTC", &|s| {
-            parse_timezone(s).map(|tz| tz.name().to_string())
-        });
-        let from_domain = from
-            .parse::<Mailbox>()
-            .map(|m| m.email.domain().to_ascii_lowercase())
-            .unwrap_or_else(|_| "glossary.example".into());
+        let timezone = check(
+            &mut problems,
+            &problem,
+            "newsletter.timezone",
+            &n.timezone,
+            Tz::UTC,
+            parse_timezone,
+        );
+        let from_domain = from.email.domain().to_ascii_lowercase();
         let list_id = check(
+            &mut problems,
+            &problem,
             "newsletter.list_id",
             &n.list_id,
-            &format!("digest.{from_domain}"),
-            &parse_list_id,
+            format!("digest.{from_domain}"),
+            parse_list_id,
         );
         let smtp_url = check(
+            &mut problems,
+            &problem,
             "smtp.url",
             &raw.smtp.url,
-            "smtp://127.0.0.1:25",
-            &parse_smtp_url,
+            SmtpUrl {
+                host: "127.0.0.1".into(),
+                port: 25,
+                tls: TlsMode::None,
+                user: None,
+            },
+            SmtpUrl::parse,
         );
-        let listen = check("serve.listen", &raw.serve.listen, "127.0.0.1:8080", &|s| {
-            SocketAddr::from_str(s.trim())
-                .map(|a| a.to_string())
-                .map_err(|_| {
+        let listen = check(
+            &mut problems,
+            &problem,
+            "serve.listen",
+            &raw.serve.listen,
+            SocketAddr::from(([127, 0, 0, 1], 8080)),
+            |s| {
+                SocketAddr::from_str(s.trim()).map_err(|_| {
                     "not an address to listen on; write IP:PORT, e.g. \"127.0.0.1:8080\"".into()
                 })
-        });
+            },
+        );
 
         let mut positive = |key: &str, value: &Option<Spanned<u32>>, default: u32| -> u32 {
             match value {
@@ -421,11 +534,11 @@ impl Config {
             source: path.map(Path::to_path_buf),
             newsletter: Newsletter {
                 name: n.name.unwrap_or_else(|| "The AI Glossary Weekly".into()),
-                from: from.parse().expect("validated"),
-                reply_to: reply_to.map(|r| r.parse().expect("validated")),
+                from,
+                reply_to,
                 site_url,
                 public_url,
-                timezone: timezone.parse().expect("validated"),
+                timezone,
                 postal_address: n.postal_address.filter(|a| !a.trim().is_empty()),
                 list_id,
             },
@@ -443,12 +556,12 @@ impl Config {
                 concurrency,
                 rate_per_second,
                 max_attempts,
-                retry_base_ms: raw.send.retry_base_ms.unwrap_or(1000),
+                retry_base: Duration::from_millis(raw.send.retry_base_ms.unwrap_or(1000)),
                 bounce_after,
             },
             dkim,
             serve: Serve {
-                listen: listen.parse().expect("validated"),
+                listen,
                 confirm_expiry_hours: raw
                     .serve
                     .confirm_expiry_hours
@@ -461,21 +574,6 @@ impl Config {
 fn parse_mailbox(s: &str) -> Result<Mailbox, String> {
     s.parse::<Mailbox>()
         .map_err(|e| format!("not a valid sender ({e}); write it as \"Name <address@domain>\""))
-}
-
-fn parse_base_url(s: &str) -> Result<String, String> {
-    let url = url::Url::parse(s.trim()).map_err(|e| {
-        format!("not an absolute URL ({e}); write it like \"https://glossary.example\"")
-    })?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(
-            "must be an http or https URL with a host, like \"https://glossary.example\"".into(),
-        );
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err("must not have a query (?...) or fragment (#...)".into());
-    }
-    Ok(url.as_str().trim_end_matches('/').to_string())
 }
 
 fn parse_timezone(s: &str) -> Result<Tz, String> {
@@ -506,18 +604,23 @@ fn parse_list_id(s: &str) -> Result<String, String> {
     }
 }
 
-fn parse_smtp_url(s: &str) -> Result<String, String> {
-    let url = url::Url::parse(s.trim())
-        .map_err(|e| format!("not a URL ({e}); write it like \"smtp://127.0.0.1:25\" or \"smtps://smtp.example.com:465\""))?;
-    if !matches!(url.scheme(), "smtp" | "smtps") || url.host_str().is_none() {
-        return Err(
-            "use smtp://host:port, smtps://host:465 or smtp://host:587?tls=required".into(),
-        );
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(hex) = bytes.get(i + 1..i + 3)
+            && let Ok(v) = u8::from_str_radix(std::str::from_utf8(hex).unwrap_or(""), 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
     }
-    if url.password().is_some() {
-        return Err("do not put the password in the URL; set DIGEST_SMTP_PASSWORD instead".into());
-    }
-    Ok(s.trim().to_string())
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[cfg(test)]
@@ -539,16 +642,21 @@ mod tests {
             c.newsletter.from.to_string(),
             "AI Glossary <digest@glossary.example>"
         );
-        assert_eq!(c.newsletter.site_url, "https://glossary.example");
-        assert_eq!(c.newsletter.public_url, "https://glossary.example/digest");
+        assert_eq!(c.newsletter.site_url.as_str(), "https://glossary.example");
+        assert_eq!(
+            c.newsletter.public_url.as_str(),
+            "https://glossary.example/digest"
+        );
         assert_eq!(c.newsletter.timezone, chrono_tz::UTC);
         assert_eq!(c.newsletter.list_id, "digest.glossary.example");
         assert_eq!(c.paths.database, PathBuf::from("subscribers/digest.db"));
-        assert_eq!(c.smtp.url, "smtp://127.0.0.1:25");
+        assert_eq!(c.smtp.url.host, "127.0.0.1");
+        assert_eq!(c.smtp.url.port, 25);
+        assert_eq!(c.smtp.url.tls, TlsMode::None);
         assert_eq!(c.smtp.timeout, Duration::from_secs(30));
         assert_eq!(c.send.concurrency, 8);
         assert_eq!(c.send.max_attempts, 4);
-        assert_eq!(c.send.retry_base_ms, 1000);
+        assert_eq!(c.send.retry_base, Duration::from_millis(1000));
         assert_eq!(c.send.bounce_after, 2);
         assert!(c.send.rate_per_second.is_none());
         assert!(c.dkim.is_none());
@@ -572,6 +680,52 @@ mod tests {
     fn list_id_defaults_to_the_from_domain() {
         let c = Config::parse("[newsletter]\nfrom = \"News <news@Example.ORG>\"\n", None).unwrap();
         assert_eq!(c.newsletter.list_id, "digest.example.org");
+    }
+
+    #[test]
+    fn smtp_urls_are_parsed_once_into_their_parts() {
+        let cases = [
+            (
+                "smtp://127.0.0.1:2525",
+                ("127.0.0.1", 2525, TlsMode::None, None),
+            ),
+            (
+                "smtps://mail.example",
+                ("mail.example", 465, TlsMode::Wrapper, None),
+            ),
+            (
+                "smtp://apikey%40example.com@relay.example:587?tls=required",
+                (
+                    "relay.example",
+                    587,
+                    TlsMode::StartTls,
+                    Some("apikey@example.com"),
+                ),
+            ),
+            (
+                "smtp://[::1]:25?tls=opportunistic",
+                ("::1", 25, TlsMode::Opportunistic, None),
+            ),
+        ];
+        for (input, (host, port, tls, user)) in cases {
+            let url = SmtpUrl::parse(input).unwrap();
+            assert_eq!(
+                (url.host.as_str(), url.port, url.tls, url.user.as_deref()),
+                (host, port, tls, user),
+                "{input}"
+            );
+        }
+        assert!(
+            SmtpUrl::parse("smtp://x.example?tls=maybe")
+                .unwrap_err()
+                .contains("unknown parameter")
+        );
+        assert!(
+            SmtpUrl::parse("smtp://u:pw@x.example")
+                .unwrap_err()
+                .contains("password")
+        );
+        assert_eq!(percent_decode("plain%"), "plain%");
     }
 
     #[test]

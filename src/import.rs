@@ -15,7 +15,9 @@ use csv::{ByteRecord, ReaderBuilder};
 
 use crate::address::{SubscriberEmail, SubscriberName};
 use crate::role::Role;
-use crate::store::{ImportRow, Rejected, Status, timestamp};
+use crate::status::Status;
+use crate::store::{ImportRow, Rejected};
+use crate::timestamp::Timestamp;
 
 /// Where each known column is in the header row.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -225,11 +227,11 @@ impl<R: Read> ImportReader<R> {
                 .parse::<Status>()
                 .map_err(|e| reject(format!("bad status for {email}: {e}")))?,
         };
-        let time = |col: Option<usize>, what: &str| -> Result<Option<String>, Rejected> {
+        let time = |col: Option<usize>, what: &str| -> Result<Option<Timestamp>, Rejected> {
             match field(col)?.trim() {
                 "" => Ok(None),
                 t => DateTime::parse_from_rfc3339(t)
-                    .map(|t| Some(timestamp(t.with_timezone(&Utc))))
+                    .map(|t| Some(Timestamp::from(t.with_timezone(&Utc))))
                     .map_err(|_| reject(format!("bad {what} for {email}: `{t}` is not an RFC 3339 time like 2026-11-29T12:00:00Z"))),
             }
         };
@@ -443,7 +445,10 @@ mod tests {
             .map(|r| r.unwrap().unwrap())
             .collect();
         assert_eq!(rows[0].status, Status::Unsubscribed);
-        assert_eq!(rows[0].created_at.as_deref(), Some("2026-01-02T02:04:05Z"));
+        assert_eq!(
+            rows[0].created_at.map(|t| t.to_string()).as_deref(),
+            Some("2026-01-02T02:04:05Z")
+        );
         assert_eq!(rows[1].status, Status::Pending);
     }
 }

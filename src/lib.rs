@@ -5,24 +5,45 @@
 //! `render` turns them into an email; the database and SMTP come later and
 //! only at the edges.
 
+// Domain: values every layer shares.
 pub mod address;
+pub mod clock;
+pub mod delivery;
+pub mod error;
+pub mod lease;
+pub mod role;
+pub mod secret;
+pub mod status;
+pub mod timestamp;
+pub mod token;
+pub mod urls;
+pub mod week;
+
+// Input: the configuration and the TOML helpers it shares with content.
+pub mod config;
+pub mod toml_keys;
+
+// Pure steps: glossary → selection → rendering → messages.
+pub mod content;
+pub mod mail;
+pub mod render;
+pub mod select;
+
+// Edges: the database, where mail goes, the web server.
+pub mod fsutil;
+pub mod http;
+pub mod store;
+pub mod transport;
+
+// Use cases.
+pub mod import;
+pub mod issue;
+pub mod send;
+
+// The command line.
 pub mod app;
 pub mod cli;
 pub mod cmd;
-pub mod config;
-pub mod content;
-pub mod error;
-pub mod import;
-pub mod mail;
-pub mod render;
-pub mod role;
-pub mod select;
-pub mod send;
-pub mod serve;
-pub mod smtp;
-pub mod store;
-pub mod toml_keys;
-pub mod week;
 
 use clap::Parser as _;
 

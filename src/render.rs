@@ -268,8 +268,8 @@ impl From<&Newsletter> for NewsletterView {
     fn from(newsletter: &Newsletter) -> NewsletterView {
         NewsletterView {
             name: newsletter.name.clone(),
-            site_url: newsletter.site_url.clone(),
-            public_url: newsletter.public_url.clone(),
+            site_url: newsletter.site_url.to_string(),
+            public_url: newsletter.public_url.to_string(),
             postal_address: newsletter.postal_address.clone(),
             from_name: newsletter.from.name.clone().unwrap_or_default(),
             from_address: newsletter.from.email.to_string(),
@@ -292,18 +292,19 @@ pub struct Links {
 impl Links {
     /// The links of an issue, with the given unsubscribe URL.
     pub fn new(newsletter: &Newsletter, week: &str, unsubscribe: String) -> Links {
+        let public = &newsletter.public_url;
         Links {
             unsubscribe,
-            subscribe: format!("{}/", newsletter.public_url),
-            web_version: format!("{}/archive/{week}", newsletter.public_url),
-            archive: format!("{}/archive", newsletter.public_url),
-            site: newsletter.site_url.clone(),
+            subscribe: public.home(),
+            web_version: public.archive_issue(week),
+            archive: public.archive(),
+            site: newsletter.site_url.to_string(),
         }
     }
 
     /// The unsubscribe URL for a subscriber's token.
     pub fn unsubscribe_url(newsletter: &Newsletter, token: &str) -> String {
-        format!("{}/unsubscribe/{token}", newsletter.public_url)
+        newsletter.public_url.unsubscribe(token)
     }
 }
 

@@ -22,8 +22,8 @@ pub fn run(app: &App, format: ListFormat) -> anyhow::Result<()> {
                         thousands(r.sent),
                         thousands(r.failed),
                         thousands(r.skipped),
-                        r.started_at.clone().unwrap_or_else(|| "-".into()),
-                        r.finished_at.clone().unwrap_or_else(|| "-".into()),
+                        r.started_at.map_or_else(|| "-".into(), |t| t.to_string()),
+                        r.finished_at.map_or_else(|| "-".into(), |t| t.to_string()),
                     ]
                 })
                 .collect();

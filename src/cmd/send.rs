@@ -6,7 +6,6 @@
 //! how deliveries are made safe against kills, retries and overlapping runs.
 
 use std::io::IsTerminal as _;
-use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
@@ -15,40 +14,41 @@ use anyhow::Context as _;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
+use crate::address::SubscriberEmail;
 use crate::app::{App, thousands};
 use crate::cli::SendArgs;
-use crate::content::Glossary;
-use crate::error::Exit;
-use crate::mail::{MessageFactory, Recipient, dkim_config};
-use crate::render::{IssueView, Templates};
-use crate::send::{Clock, Progress, Report, Settings, Stopped, deliver};
-use crate::store::{Counts, Status};
+use crate::clock::Clock;
+use crate::delivery::Counts;
+use crate::error::{Exit, InputError};
+use crate::mail::MessageFactory;
+use crate::send::{IssueReport, Progress, Settings, Stopped};
+use crate::transport::outbox::Outbox;
+use crate::transport::smtp::Smtp;
 use crate::week::IssueWeek;
 
 pub fn run(app: &App, args: &SendArgs) -> anyhow::Result<()> {
     let week = args.week.unwrap_or_else(|| app.current_week());
-    if week.monday() > app.today() {
+    if week.monday() > app.today() && args.test.is_empty() {
         crate::bad_input!(
             "{week} has not started yet (it starts on {}); an issue can be sent from its Monday on, or late",
             week.monday()
         );
     }
-    let glossary = app.glossary()?;
-    let templates = Templates::load(&app.config.paths.templates)?;
-    let dkim = app.config.dkim.as_ref().map(dkim_config).transpose()?;
+    if !args.test.is_empty() {
+        return test_send(app, args, week);
+    }
     if args.dry_run {
-        return dry_run(app, args, week, &glossary, &templates, dkim);
+        return dry_run(app, args, week);
     }
 
     // The SMTP settings are checked before anything is written.
-    let server = crate::smtp::Server::from_config(&app.config)?;
+    let transport = Smtp::from_config(&app.config)?;
     let mut store = app.store_for_writing()?;
-    let (selection, frozen_subject) =
-        super::issue_for(Some(&store), &glossary, week, args.feature.as_deref())?;
-    let mut view = IssueView::new(&app.config.newsletter, &glossary, &selection)?;
-    view.frozen_subject = frozen_subject;
-    let factory = MessageFactory::new(&app.config.newsletter, &templates, &view, dkim)?;
-    let frozen = store.freeze(&selection, factory.subject(), &app.now_stamp())?;
+    let issue =
+        crate::issue::Issue::prepare(&app.config, Some(&store), week, args.feature.as_deref())?;
+    let factory = issue.factory;
+    let selection = issue.selection;
+    let frozen = store.freeze(&selection, factory.subject(), app.now_stamp())?;
     if frozen.new {
         tracing::info!(
             "{week}: froze the issue (featuring {}, {} new terms) and queued {} subscribers",
@@ -68,22 +68,11 @@ pub fn run(app: &App, args: &SendArgs) -> anyhow::Result<()> {
         return finish_without_sending(week, before, args.json);
     }
 
-    let settings = Settings {
-        concurrency: app.config.send.concurrency,
-        rate_per_second: app.config.send.rate_per_second,
-        max_attempts: app.config.send.max_attempts,
-        retry_base: Duration::from_millis(app.config.send.retry_base_ms),
-        bounce_after: app.config.send.bounce_after,
-        connect_timeout: app.config.smtp.timeout,
-    };
     // One thread drives every connection: the work per message is small
     // and mostly waiting, and a second runtime thread only adds wake-ups
     // and work stealing (measured: about 25 % slower, with more CPU). The
     // ledger has its own thread.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = runtime()?;
     let progress: Arc<dyn Progress> = if std::io::stderr().is_terminal() && !args.json {
         Arc::new(Bar::new())
     } else {
@@ -93,13 +82,85 @@ pub fn run(app: &App, args: &SendArgs) -> anyhow::Result<()> {
     let clock = Clock::starting_at(app.now());
     let report = runtime.block_on(async {
         watch_signals(signal.clone());
-        deliver(
-            store, week, factory, server, settings, progress, clock, signal,
+        crate::send::send_issue(
+            store,
+            week,
+            factory,
+            transport,
+            settings(app),
+            app.config.send.bounce_after,
+            progress,
+            clock,
+            signal,
         )
         .await
     })?;
     runtime.shutdown_timeout(Duration::from_secs(1));
     summarize(week, &report, args.json)
+}
+
+/// The engine's settings from `[send]`.
+fn settings(app: &App) -> Settings {
+    Settings::from_config(&app.config.send)
+}
+
+/// The command line's runtime: one thread.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// `--test ADDRESS`: the issue to those addresses, now, touching nothing.
+fn test_send(app: &App, args: &SendArgs, week: IssueWeek) -> anyhow::Result<()> {
+    let mut addresses = Vec::new();
+    for a in &args.test {
+        let email = SubscriberEmail::parse(a).map_err(|e| {
+            InputError(format!(
+                "--test {a}: {e}; give an address like editor@example.com"
+            ))
+        })?;
+        addresses.push(email.as_str().to_string());
+    }
+    let transport = Smtp::from_config(&app.config)?;
+    let store = app.store_to_read()?;
+    let issue =
+        crate::issue::Issue::prepare(&app.config, store.as_ref(), week, args.feature.as_deref())?;
+    drop(store);
+    let factory: MessageFactory = issue.factory.for_testing();
+    let subject = factory.subject().to_string();
+    let runtime = runtime()?;
+    let results = runtime.block_on(crate::send::test_send(
+        &addresses,
+        args.role,
+        factory,
+        transport,
+        settings(app),
+        Clock::starting_at(app.now()),
+    ))?;
+    let mut refused = 0;
+    for r in &results {
+        match &r.answer {
+            Ok(reply) => println!("sent to {}: {reply}", r.email),
+            Err(error) => {
+                refused += 1;
+                println!("refused {}: {error}", r.email);
+            }
+        }
+    }
+    eprintln!("{week}: {subject}");
+    if refused > 0 {
+        return Err(Exit {
+            code: 1,
+            message: format!(
+                "{refused} of {} test addresses were not accepted",
+                results.len()
+            ),
+        }
+        .into());
+    }
+    Ok(())
 }
 
 fn finish_without_sending(week: IssueWeek, counts: Counts, json: bool) -> anyhow::Result<()> {
@@ -159,7 +220,8 @@ impl Summary {
     }
 }
 
-fn summarize(week: IssueWeek, report: &Report, json: bool) -> anyhow::Result<()> {
+fn summarize(week: IssueWeek, issue: &IssueReport, json: bool) -> anyhow::Result<()> {
+    let report = &issue.run;
     let secs = report.elapsed.as_secs_f64();
     let rate = if secs > 0.0 {
         report.sent as f64 / secs
@@ -178,10 +240,10 @@ fn summarize(week: IssueWeek, report: &Report, json: bool) -> anyhow::Result<()>
             sent: report.sent,
             failed: report.failed,
             skipped: report.skipped,
-            bounced: report.bounced,
+            bounced: issue.bounced,
             seconds: (secs * 1000.0).round() / 1000.0,
             per_second: rate.round(),
-            totals: report.totals,
+            totals: issue.totals,
             stopped: stopped.clone(),
         };
         println!("{}", serde_json::to_string(&summary)?);
@@ -193,11 +255,11 @@ fn summarize(week: IssueWeek, report: &Report, json: bool) -> anyhow::Result<()>
             thousands(report.skipped),
             thousands(rate.round() as u64)
         );
-        if report.bounced > 0 {
-            line += &format!("; {} subscribers marked bounced", thousands(report.bounced));
+        if issue.bounced > 0 {
+            line += &format!("; {} subscribers marked bounced", thousands(issue.bounced));
         }
-        if report.totals.queued > 0 {
-            line += &format!("; {} still queued", thousands(report.totals.queued));
+        if issue.totals.queued > 0 {
+            line += &format!("; {} still queued", thousands(issue.totals.queued));
         }
         println!("{line}");
     }
@@ -207,7 +269,7 @@ fn summarize(week: IssueWeek, report: &Report, json: bool) -> anyhow::Result<()>
             message: format!(
                 "{}: {} deliveries still queued; run `digest send --week {week}` again to finish",
                 stopped.unwrap_or_default(),
-                thousands(report.totals.queued)
+                thousands(issue.totals.queued)
             ),
         }
         .into()),
@@ -215,15 +277,15 @@ fn summarize(week: IssueWeek, report: &Report, json: bool) -> anyhow::Result<()>
             code: 1,
             message: format!(
                 "the run stopped: {why}; {} deliveries still queued for the next run",
-                thousands(report.totals.queued)
+                thousands(issue.totals.queued)
             ),
         }
         .into()),
-        None if report.totals.failed > 0 => Err(Exit {
+        None if issue.totals.failed > 0 => Err(Exit {
             code: 1,
             message: format!(
                 "{} deliveries of {week} failed; `digest history` shows the counts, `digest send --week {week} --retry-failed` tries them again",
-                thousands(report.totals.failed)
+                thousands(issue.totals.failed)
             ),
         }
         .into()),
@@ -253,74 +315,31 @@ fn watch_signals(flag: Arc<AtomicU8>) {
 }
 
 /// `--dry-run`: everything but the sending and the database writes.
-fn dry_run(
-    app: &App,
-    args: &SendArgs,
-    week: IssueWeek,
-    glossary: &Glossary,
-    templates: &Templates,
-    dkim: Option<lettre::message::dkim::DkimConfig>,
-) -> anyhow::Result<()> {
+fn dry_run(app: &App, args: &SendArgs, week: IssueWeek) -> anyhow::Result<()> {
     let store = app.store_to_read()?;
-    let (selection, frozen_subject) =
-        super::issue_for(store.as_ref(), glossary, week, args.feature.as_deref())?;
-    let was_frozen = frozen_subject.is_some();
-    let mut view = IssueView::new(&app.config.newsletter, glossary, &selection)?;
-    view.frozen_subject = frozen_subject;
-    let factory = MessageFactory::new(&app.config.newsletter, templates, &view, dkim)?;
-    if let Some(dir) = &args.outbox {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create the outbox {}", dir.display()))?;
-    }
-    let mut n = 0u64;
-    let mut bytes = 0u64;
-    let mut write = |r: Recipient| -> anyhow::Result<()> {
-        let message = factory.build(&r)?;
-        let raw = message.formatted();
-        bytes += raw.len() as u64;
-        n += 1;
-        if let Some(dir) = &args.outbox {
-            write_eml(dir, n, r.email, &raw)?;
-        }
-        Ok(())
-    };
+    let issue =
+        crate::issue::Issue::prepare(&app.config, store.as_ref(), week, args.feature.as_deref())?;
     // A frozen week would go to the rows still queued; an unsent one to
     // every active subscriber; without a database, to nobody.
-    match &store {
-        Some(store) if was_frozen => {
-            let mut after = 0;
-            loop {
-                let page = crate::store::deliveries::queued_page(
-                    store.conn_ref(),
-                    &week.to_string(),
-                    after,
-                    512,
-                )?;
-                let Some(last) = page.last() else { break };
-                after = last.subscriber_id;
-                for q in &page {
-                    write(Recipient::from(q))?;
-                }
-            }
-        }
-        Some(store) => store.for_each_subscriber(Some(Status::Active), |s| {
-            write(Recipient {
-                email: &s.email,
-                name: s.name.as_deref(),
-                role: s.role,
-                token: &s.token,
-            })
-        })?,
-        None => {}
-    }
-    let avg = bytes.checked_div(n).unwrap_or(0);
+    let frozen = issue.frozen.then_some(week);
+    let subject = issue.factory.subject().to_string();
+    let outbox = Outbox::new(args.outbox.clone());
+    let runtime = runtime()?;
+    let done = runtime.block_on(crate::send::dry_run(
+        store,
+        frozen,
+        issue.factory,
+        outbox,
+        Clock::starting_at(app.now()),
+    ))?;
+    let n = done.messages;
+    let avg = done.bytes.checked_div(n).unwrap_or(0);
     println!(
-        "dry run: {week} would be sent to {} subscriber{} (\"{}\", featuring {}, {} new terms; {} bytes a message on average){}",
+        "dry run: {week} would be sent to {} subscriber{} (\"{subject}\", featuring {}, {} new terms; {} bytes a message on average){}",
         thousands(n),
         if n == 1 { "" } else { "s" },
-        factory.subject(),
-        selection.featured,
-        selection.new_terms.len(),
+        issue.selection.featured,
+        issue.selection.new_terms.len(),
         thousands(avg),
         match &args.outbox {
             Some(dir) => format!("; messages written to {}", dir.display()),
@@ -328,21 +347,6 @@ fn dry_run(
         }
     );
     Ok(())
-}
-
-fn write_eml(dir: &Path, n: u64, email: &str, raw: &[u8]) -> anyhow::Result<()> {
-    let safe: String = email
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '@' | '+') {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let path = dir.join(format!("{n:06}-{safe}.eml"));
-    crate::cmd::preview::write_atomically(&path, raw)
 }
 
 /// A progress bar with rate and ETA, for a person at a terminal.

@@ -6,10 +6,11 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use crate::app::App;
+use crate::clock::Clock;
+use crate::http::{AppState, run as serve};
 use crate::mail::dkim_config;
 use crate::render::Templates;
-use crate::send::Clock;
-use crate::serve::{AppState, run as serve};
+use crate::transport::smtp::Smtp;
 
 pub fn run(app: &App, listen: Option<SocketAddr>) -> anyhow::Result<()> {
     let glossary = app.glossary()?;
@@ -22,7 +23,7 @@ pub fn run(app: &App, listen: Option<SocketAddr>) -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
-        let (transport, _) = crate::smtp::transport(&app.config, 2)?;
+        let transport = Smtp::from_config(&app.config)?;
         let state = AppState::new(
             app.config.clone(),
             templates,

@@ -1,17 +1,18 @@
 //! `digest subscribe` and `digest unsubscribe`: one address at a time, by
 //! an administrator.
 
-use anyhow::Context as _;
-use lettre::AsyncTransport as _;
-
 use crate::address::{SubscriberEmail, SubscriberName};
 use crate::app::App;
 use crate::cli::SubscribeArgs;
+use crate::clock::Clock;
 use crate::error::InputError;
 use crate::mail::{confirmation, dkim_config};
 use crate::render::Templates;
-use crate::store::{OptIn, Store};
-use crate::store::{Status, SubscribeOutcome, UnsubscribeOutcome};
+use crate::send::Settings;
+use crate::status::Status;
+use crate::store::{OptIn, Store, SubscribeOutcome, UnsubscribeOutcome};
+use crate::transport::Transport as _;
+use crate::transport::smtp::Smtp;
 
 pub fn parse_email(input: &str) -> anyhow::Result<SubscriberEmail> {
     SubscriberEmail::parse(input)
@@ -28,7 +29,7 @@ pub fn subscribe(app: &App, args: &SubscribeArgs) -> anyhow::Result<()> {
     if args.pending {
         return opt_in(app, &mut store, &email, name.as_ref(), args.role);
     }
-    let outcome = store.subscribe(&email, name.as_ref(), args.role, false, &app.now_stamp())?;
+    let outcome = store.subscribe(&email, name.as_ref(), args.role, false, app.now_stamp())?;
     let message = match outcome {
         SubscribeOutcome::Added { .. } => format!("subscribed {email}"),
         SubscribeOutcome::AlreadyActive => format!("already subscribed: {email}"),
@@ -50,7 +51,7 @@ pub fn subscribe(app: &App, args: &SubscribeArgs) -> anyhow::Result<()> {
 pub fn unsubscribe(app: &App, email: &str) -> anyhow::Result<()> {
     let email = parse_email(email)?;
     let outcome = match app.store_if_exists()? {
-        Some(mut store) => store.unsubscribe(&email, &app.now_stamp())?,
+        Some(mut store) => store.unsubscribe(&email, app.now_stamp())?,
         None => UnsubscribeOutcome::NotFound,
     };
     match outcome {
@@ -86,7 +87,7 @@ fn opt_in(
     let config = &app.config;
     let templates = Templates::load(&config.paths.templates)?;
     let dkim = config.dkim.as_ref().map(dkim_config).transpose()?;
-    let url = format!("{}/confirm/{token}", config.newsletter.public_url);
+    let url = config.newsletter.public_url.confirm(token.as_str());
     let days = config.serve.confirm_expiry_hours.div_ceil(24);
     let message = confirmation(
         &config.newsletter,
@@ -97,21 +98,19 @@ fn opt_in(
         days,
         dkim.as_ref(),
     )?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let sent = runtime.block_on(async {
-        let (transport, endpoint) = crate::smtp::transport(config, 1)?;
-        let result = tokio::time::timeout(config.smtp.timeout * 2, transport.send(message)).await;
-        match result {
-            Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(anyhow::anyhow!("{endpoint}: {}", crate::smtp::describe(&e))),
-            Err(_) => Err(anyhow::anyhow!("{endpoint}: timed out")),
-        }
-    });
+    let transport = Smtp::from_config(config)?;
+    let endpoint = transport.describe();
+    let runtime = super::send::runtime()?;
+    let sent = runtime
+        .block_on(crate::send::send_one(
+            &message,
+            transport,
+            Settings::for_one(&config.send),
+            Clock::starting_at(app.now()),
+        ))
+        .map_err(|e| e.context(endpoint));
     match sent {
-        Ok(()) => {
+        Ok(_) => {
             match was {
                 None => println!("added {email} as pending and sent the confirmation email"),
                 Some(Status::Pending) => {
@@ -124,7 +123,7 @@ fn opt_in(
             Ok(())
         }
         Err(e) => {
-            store.confirmation_not_sent(&token)?;
+            store.confirmation_not_sent(token.as_str())?;
             Err(e.context(format!(
                 "added {email} as pending, but the confirmation email could not be sent; run the command again to retry"
             )))

@@ -9,7 +9,8 @@ use crate::app::{App, Column, print_stdout, table, thousands};
 use crate::cli::{ExportFormat, SubscriberFormat, SubscribersCommand};
 use crate::error::InputError;
 use crate::import::ImportReader;
-use crate::store::{Status, Store, Subscriber};
+use crate::status::Status;
+use crate::store::{Store, Subscriber};
 
 pub fn run(app: &App, command: &SubscribersCommand) -> anyhow::Result<()> {
     match command {
@@ -61,7 +62,7 @@ fn list(app: &App, status: Option<Status>, format: SubscriberFormat) -> anyhow::
                 s.name.clone().unwrap_or_default(),
                 s.role.map_or("", |r| r.as_str()).to_string(),
                 s.status.as_str().to_string(),
-                s.created_at.clone(),
+                s.created_at.to_string(),
             ]
         })
         .collect();
@@ -122,9 +123,9 @@ fn write_to(
                     s.name.as_deref().unwrap_or(""),
                     s.role.map_or("", |r| r.as_str()),
                     s.status.as_str(),
-                    &s.created_at,
-                    s.confirmed_at.as_deref().unwrap_or(""),
-                    s.unsubscribed_at.as_deref().unwrap_or(""),
+                    &s.created_at.to_string(),
+                    &s.confirmed_at.map(|t| t.to_string()).unwrap_or_default(),
+                    &s.unsubscribed_at.map(|t| t.to_string()).unwrap_or_default(),
                 ])?;
                 Ok(())
             })?;
@@ -166,7 +167,7 @@ fn import(app: &App, file: &Path, status: Status, dry_run: bool) -> anyhow::Resu
         (false, None) => app.store_for_writing()?,
     };
     let outcome = store
-        .import(reader, &now, dry_run)
+        .import(reader, now, dry_run)
         .with_context(|| format!("importing {shown} failed; nothing was imported"))?;
     let mut stderr = std::io::stderr().lock();
     for r in &outcome.rejected {

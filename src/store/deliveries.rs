@@ -1,43 +1,20 @@
-//! The delivery ledger and the send lease.
+//! The delivery ledger's SQL: freezing an issue, its rows, and the send
+//! lease.
 //!
 //! Each (issue, subscriber) row is the truth about that delivery: a rerun
 //! sends only rows still `queued`, so a crash or a kill loses nothing. The
-//! functions take a plain `Connection` so the sender can run several of
-//! them in one transaction (group commit) from its ledger thread.
+//! functions take a plain `Connection` so the ledger thread can run several
+//! of them in one transaction (group commit).
 
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use serde::Serialize;
 
 use super::Store;
-use crate::role::Role;
+use crate::delivery::{Counts, Delivered, Job, Recorded};
 use crate::select::Selection;
+use crate::status::{DeliveryStatus, Status};
+use crate::timestamp::Timestamp;
 use crate::week::IssueWeek;
-
-/// How many rows of an issue are in each state.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct Counts {
-    pub queued: u64,
-    pub sent: u64,
-    pub failed: u64,
-    pub skipped: u64,
-}
-
-/// A queued delivery with what it takes to build the message.
-#[derive(Debug, Clone)]
-pub struct QueuedDelivery {
-    pub subscriber_id: i64,
-    pub email: String,
-    pub name: Option<String>,
-    pub role: Option<Role>,
-    pub token: String,
-}
-
-/// How a delivery ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Delivered {
-    Sent { at: String },
-    Failed { error: String, permanent: bool },
-}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Frozen {
@@ -56,8 +33,8 @@ pub struct HistoryRow {
     pub sent: u64,
     pub failed: u64,
     pub skipped: u64,
-    pub started_at: Option<String>,
-    pub finished_at: Option<String>,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
 }
 
 impl Store {
@@ -68,7 +45,7 @@ impl Store {
         &mut self,
         selection: &Selection,
         subject: &str,
-        now: &str,
+        now: Timestamp,
     ) -> anyhow::Result<Frozen> {
         let tx = self
             .conn
@@ -102,7 +79,24 @@ impl Store {
     }
 
     pub fn counts(&self, week: IssueWeek) -> anyhow::Result<Counts> {
-        counts(&self.conn, week)
+        counts(&self.conn, &week.to_string())
+    }
+
+    /// Up to `limit` queued rows of `week` after subscriber `after`, in id
+    /// order, without claiming them (a dry run's view of the queue).
+    pub fn queued_page(&self, week: IssueWeek, after: i64, limit: u32) -> anyhow::Result<Vec<Job>> {
+        queued_page(&self.conn, &week.to_string(), after, limit)
+    }
+
+    /// Up to `limit` active subscribers after id `after`, in id order: who
+    /// an issue not frozen yet would be queued for.
+    pub fn active_page(&self, after: i64, limit: u32) -> anyhow::Result<Vec<Job>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id, email, name, role, token FROM subscribers
+             WHERE status = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
+        )?;
+        let rows = stmt.query_map(params![Status::Active, after, limit], job)?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Put failed rows back in the queue (`--retry-failed`), for subscribers
@@ -142,63 +136,57 @@ impl Store {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
-
-    /// The connection, for the sender's ledger thread.
-    pub fn connection(&mut self) -> &mut Connection {
-        &mut self.conn
-    }
 }
 
-pub fn counts(conn: &Connection, week: IssueWeek) -> anyhow::Result<Counts> {
+pub(super) fn counts(conn: &Connection, week: &str) -> anyhow::Result<Counts> {
     let mut stmt = conn.prepare_cached(
         "SELECT status, count(*) FROM deliveries WHERE issue = ?1 GROUP BY status",
     )?;
-    let mut rows = stmt.query([week.to_string()])?;
+    let mut rows = stmt.query([week])?;
     let mut c = Counts::default();
     while let Some(row) = rows.next()? {
-        let status: String = row.get(0)?;
         let n = row.get::<_, i64>(1)? as u64;
-        match status.as_str() {
-            "queued" => c.queued = n,
-            "sent" => c.sent = n,
-            "failed" => c.failed = n,
-            "skipped" => c.skipped = n,
-            _ => {}
+        match row.get::<_, DeliveryStatus>(0)? {
+            DeliveryStatus::Queued => c.queued = n,
+            DeliveryStatus::Sent => c.sent = n,
+            DeliveryStatus::Failed => c.failed = n,
+            DeliveryStatus::Skipped => c.skipped = n,
         }
     }
     Ok(c)
 }
 
+fn job(r: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
+    Ok(Job {
+        id: r.get(0)?,
+        email: r.get(1)?,
+        name: r.get(2)?,
+        role: r.get(3)?,
+        token: r.get(4)?,
+    })
+}
+
 /// Up to `limit` queued deliveries after subscriber `after`, in id order.
-pub fn queued_page(
+pub(super) fn queued_page(
     conn: &Connection,
     week: &str,
     after: i64,
     limit: u32,
-) -> anyhow::Result<Vec<QueuedDelivery>> {
+) -> anyhow::Result<Vec<Job>> {
     let mut stmt = conn.prepare_cached(
         "SELECT s.id, s.email, s.name, s.role, s.token
          FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
          WHERE d.issue = ?1 AND d.status = 'queued' AND d.subscriber_id > ?2
          ORDER BY d.subscriber_id LIMIT ?3",
     )?;
-    let rows = stmt.query_map(params![week, after, limit], |r| {
-        let role: Option<String> = r.get(3)?;
-        Ok(QueuedDelivery {
-            subscriber_id: r.get(0)?,
-            email: r.get(1)?,
-            name: r.get(2)?,
-            role: role.and_then(|r| r.parse().ok()),
-            token: r.get(4)?,
-        })
-    })?;
+    let rows = stmt.query_map(params![week, after, limit], job)?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Right before sending: is the row still queued and the subscriber still
 /// active? A subscriber who left since the issue was queued gets `skipped`.
-pub fn claim(conn: &Connection, week: &str, subscriber_id: i64) -> anyhow::Result<bool> {
-    let state: Option<(String, String)> = conn
+pub(super) fn claim(conn: &Connection, week: &str, subscriber_id: i64) -> anyhow::Result<bool> {
+    let state: Option<(DeliveryStatus, Status)> = conn
         .prepare_cached(
             "SELECT d.status, s.status FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
              WHERE d.issue = ?1 AND d.subscriber_id = ?2",
@@ -206,8 +194,8 @@ pub fn claim(conn: &Connection, week: &str, subscriber_id: i64) -> anyhow::Resul
         .query_row(params![week, subscriber_id], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     match state {
-        Some((delivery, subscriber)) if delivery == "queued" => {
-            if subscriber == "active" {
+        Some((DeliveryStatus::Queued, subscriber)) => {
+            if subscriber == Status::Active {
                 Ok(true)
             } else {
                 conn.prepare_cached(
@@ -221,15 +209,14 @@ pub fn claim(conn: &Connection, week: &str, subscriber_id: i64) -> anyhow::Resul
     }
 }
 
-pub fn record(
-    conn: &Connection,
-    week: &str,
-    subscriber_id: i64,
-    attempts: u32,
-    outcome: &Delivered,
-) -> anyhow::Result<()> {
+pub(super) fn record(conn: &Connection, week: &str, recorded: &Recorded) -> anyhow::Result<()> {
+    let Recorded {
+        id: subscriber_id,
+        attempts,
+        outcome,
+    } = recorded;
     match outcome {
-        Delivered::Sent { at } => conn
+        Delivered::Sent { at, .. } => conn
             .prepare_cached(
                 "UPDATE deliveries SET status = 'sent', sent_at = ?3, attempts = attempts + ?4, last_error = NULL, permanent = 0
                  WHERE issue = ?1 AND subscriber_id = ?2",
@@ -245,7 +232,7 @@ pub fn record(
     Ok(())
 }
 
-pub fn mark_started(conn: &Connection, week: &str, now: &str) -> anyhow::Result<()> {
+pub(super) fn mark_started(conn: &Connection, week: &str, now: Timestamp) -> anyhow::Result<()> {
     conn.execute(
         "UPDATE issues SET sent_started_at = coalesce(sent_started_at, ?2) WHERE week = ?1",
         params![week, now],
@@ -254,7 +241,11 @@ pub fn mark_started(conn: &Connection, week: &str, now: &str) -> anyhow::Result<
 }
 
 /// Record the finish time once nothing is left queued.
-pub fn mark_finished_if_done(conn: &Connection, week: &str, now: &str) -> anyhow::Result<()> {
+pub(super) fn mark_finished_if_done(
+    conn: &Connection,
+    week: &str,
+    now: Timestamp,
+) -> anyhow::Result<()> {
     conn.execute(
         "UPDATE issues SET sent_finished_at = ?2
          WHERE week = ?1 AND NOT EXISTS (SELECT 1 FROM deliveries WHERE issue = ?1 AND status = 'queued')",
@@ -265,7 +256,7 @@ pub fn mark_finished_if_done(conn: &Connection, week: &str, now: &str) -> anyhow
 
 /// Subscribers whose last `after` deliveries all failed permanently become
 /// `bounced`. Returns how many.
-pub fn apply_bounces(conn: &Connection, week: &str, after: u32) -> anyhow::Result<u64> {
+pub(super) fn apply_bounces(conn: &Connection, week: &str, after: u32) -> anyhow::Result<u64> {
     let n = conn.execute(
         "UPDATE subscribers SET status = 'bounced'
          WHERE status = 'active' AND id IN (
@@ -283,12 +274,12 @@ pub fn apply_bounces(conn: &Connection, week: &str, after: u32) -> anyhow::Resul
 
 /// Take the lease `name` for `owner` until `until`, if it is free, expired,
 /// or already ours. Returns the current holder when it is someone else's.
-pub fn try_lease(
+pub(super) fn try_lease(
     conn: &Connection,
     name: &str,
     owner: &str,
-    now: &str,
-    until: &str,
+    now: Timestamp,
+    until: Timestamp,
 ) -> anyhow::Result<Option<String>> {
     conn.execute(
         "INSERT INTO leases (name, owner, expires_at) VALUES (?1, ?2, ?4)
@@ -303,7 +294,23 @@ pub fn try_lease(
     Ok((holder != owner).then_some(holder))
 }
 
-pub fn release_lease(conn: &Connection, name: &str, owner: &str) -> anyhow::Result<()> {
+/// Take the lease `name` from `from` (known to be gone) for `owner`, if
+/// `from` still holds it.
+pub(super) fn take_over_lease(
+    conn: &Connection,
+    name: &str,
+    owner: &str,
+    from: &str,
+    until: Timestamp,
+) -> anyhow::Result<bool> {
+    let n = conn.execute(
+        "UPDATE leases SET owner = ?2, expires_at = ?4 WHERE name = ?1 AND owner = ?3",
+        params![name, owner, from, until],
+    )?;
+    Ok(n == 1)
+}
+
+pub(super) fn release_lease(conn: &Connection, name: &str, owner: &str) -> anyhow::Result<()> {
     conn.execute(
         "DELETE FROM leases WHERE name = ?1 AND owner = ?2",
         params![name, owner],

@@ -4,6 +4,7 @@ use rusqlite::{OptionalExtension as _, Row};
 
 use super::Store;
 use crate::select::{PastIssue, Selection};
+use crate::timestamp::Timestamp;
 use crate::week::IssueWeek;
 
 /// An issue as frozen when its sending started.
@@ -11,9 +12,9 @@ use crate::week::IssueWeek;
 pub struct FrozenIssue {
     pub selection: Selection,
     pub subject: String,
-    pub created_at: String,
-    pub sent_started_at: Option<String>,
-    pub sent_finished_at: Option<String>,
+    pub created_at: Timestamp,
+    pub sent_started_at: Option<Timestamp>,
+    pub sent_finished_at: Option<Timestamp>,
 }
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<FrozenIssue> {

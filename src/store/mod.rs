@@ -7,24 +7,26 @@
 //! program is refused and left untouched, because an older binary cannot
 //! know what the newer columns mean.
 
-pub mod deliveries;
+mod deliveries;
 mod issues;
+pub mod ledger;
 mod optin;
+mod sql;
 mod subscribers;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use chrono::{DateTime, SecondsFormat, Utc};
 use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{M, Migrations};
 
-pub use deliveries::{Counts, Delivered, HistoryRow, QueuedDelivery};
+pub use deliveries::{Frozen, HistoryRow};
 pub use issues::FrozenIssue;
+pub use ledger::{Finished, Ledger};
 pub use optin::{Confirmed, OptIn};
 pub use subscribers::{
-    ImportOutcome, ImportRow, Rejected, Status, SubscribeOutcome, Subscriber, UnsubscribeOutcome,
+    ImportOutcome, ImportRow, Rejected, SubscribeOutcome, Subscriber, UnsubscribeOutcome,
 };
 
 const MIGRATIONS: &[M<'static>] = &[
@@ -39,38 +41,6 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct Store {
     conn: Connection,
     path: PathBuf,
-}
-
-/// Timestamps are stored as RFC 3339 UTC text with second precision, which
-/// sorts correctly as text and reads well in `sqlite3`.
-pub fn timestamp(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
-}
-
-/// A fresh subscriber token: 144 bits from the OS random source, URL-safe
-/// base64 (24 characters, no padding).
-pub fn new_token() -> anyhow::Result<String> {
-    let mut bytes = [0u8; 18];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("the OS random source failed: {e}"))?;
-    Ok(base64url(&bytes))
-}
-
-fn base64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
-    for chunk in bytes.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        let chars = chunk.len() + 1;
-        for i in 0..chars {
-            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
-        }
-    }
-    out
 }
 
 /// How many migrations the database at hand lacks. A file that is not a
@@ -164,11 +134,6 @@ impl Store {
         Ok(Store { conn, path })
     }
 
-    /// The connection, for read-only queries from other modules.
-    pub fn conn_ref(&self) -> &Connection {
-        &self.conn
-    }
-
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -184,36 +149,6 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn tokens_are_long_url_safe_and_distinct() {
-        let a = new_token().unwrap();
-        let b = new_token().unwrap();
-        assert_eq!(a.len(), 24);
-        assert_ne!(a, b);
-        assert!(
-            a.bytes()
-                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
-        );
-    }
-
-    #[test]
-    fn base64url_matches_the_rfc_examples() {
-        // RFC 4648 test vectors, URL-safe alphabet, no padding.
-        let cases = [
-            ("", ""),
-            ("f", "Zg"),
-            ("fo", "Zm8"),
-            ("foo", "Zm9v"),
-            ("foob", "Zm9vYg"),
-            ("fooba", "Zm9vYmE"),
-            ("foobar", "Zm9vYmFy"),
-        ];
-        for (input, expected) in cases {
-            assert_eq!(base64url(input.as_bytes()), expected);
-        }
-        assert_eq!(base64url(&[0xfb, 0xff]), "-_8");
-    }
 
     #[test]
     fn a_newer_schema_is_refused_and_left_untouched() {

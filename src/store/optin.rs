@@ -3,9 +3,12 @@
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension as _, params};
 
-use super::{Status, Store, new_token};
+use super::Store;
 use crate::address::{SubscriberEmail, SubscriberName};
 use crate::role::Role;
+use crate::status::Status;
+use crate::timestamp::Timestamp;
+use crate::token::Token;
 
 /// What a request to subscribe led to. The web form answers every case with
 /// the same page, so it never tells who is on the list.
@@ -13,7 +16,7 @@ use crate::role::Role;
 pub enum OptIn {
     /// Send a confirmation mail with this token.
     SendConfirmation {
-        token: String,
+        token: Token,
         name: Option<String>,
         /// The status before: `None` for a new address.
         was: Option<Status>,
@@ -39,12 +42,6 @@ pub enum Confirmed {
 /// The minimum time between two confirmation mails to one address.
 pub const RESEND_AFTER: chrono::Duration = chrono::Duration::minutes(10);
 
-fn parse_time(s: &str) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
-
 impl Store {
     /// A subscribe request from the web form or `subscribe --pending`: a
     /// new, pending, unsubscribed or bounced address becomes pending and
@@ -56,16 +53,16 @@ impl Store {
         role: Option<Role>,
         now: DateTime<Utc>,
     ) -> anyhow::Result<OptIn> {
-        let now_s = super::timestamp(now);
+        let now_s = Timestamp::from(now);
         let tx = self.conn.transaction()?;
-        let existing: Option<(i64, String, Option<String>, Option<String>)> = tx
+        let existing: Option<(i64, Status, Option<Timestamp>, Option<String>)> = tx
             .query_row(
                 "SELECT id, status, confirm_sent_at, name FROM subscribers WHERE email_key = ?1",
                 [email.key()],
                 |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?;
-        let token = new_token()?;
+        let token = Token::generate()?;
         let outcome = match existing {
             None => {
                 tx.execute(
@@ -75,8 +72,8 @@ impl Store {
                         email.as_str(),
                         email.key(),
                         name.map(SubscriberName::as_str),
-                        role.map(Role::as_str),
-                        new_token()?,
+                        role,
+                        Token::generate()?,
                         now_s,
                         token
                     ],
@@ -87,12 +84,9 @@ impl Store {
                     was: None,
                 }
             }
-            Some((_, status, _, _)) if status == Status::Active.as_str() => OptIn::AlreadyActive,
+            Some((_, Status::Active, _, _)) => OptIn::AlreadyActive,
             Some((id, status, sent, stored_name)) => {
-                let recent = sent
-                    .as_deref()
-                    .and_then(parse_time)
-                    .is_some_and(|t| now - t < RESEND_AFTER);
+                let recent = sent.is_some_and(|t| now - t.at() < RESEND_AFTER);
                 if recent {
                     OptIn::RecentlySent
                 } else {
@@ -101,18 +95,12 @@ impl Store {
                              name = coalesce(?2, name), role = coalesce(?3, role),
                              confirm_token = ?4, confirm_sent_at = ?5
                          WHERE id = ?1",
-                        params![
-                            id,
-                            name.map(SubscriberName::as_str),
-                            role.map(Role::as_str),
-                            token,
-                            now_s
-                        ],
+                        params![id, name.map(SubscriberName::as_str), role, token, now_s],
                     )?;
                     OptIn::SendConfirmation {
                         token,
                         name: name.map(|n| n.as_str().to_string()).or(stored_name),
-                        was: status.parse().ok(),
+                        was: Some(status),
                     }
                 }
             }
@@ -138,7 +126,7 @@ impl Store {
         now: DateTime<Utc>,
         expiry: chrono::Duration,
     ) -> anyhow::Result<Confirmed> {
-        let row: Option<(i64, String, String, Option<String>)> = self
+        let row: Option<(i64, String, Status, Option<Timestamp>)> = self
             .conn
             .query_row(
                 "SELECT id, email, status, confirm_sent_at FROM subscribers WHERE confirm_token = ?1",
@@ -149,21 +137,18 @@ impl Store {
         let Some((id, email, status, sent)) = row else {
             return Ok(Confirmed::NotFound);
         };
-        match status.as_str() {
-            "active" => Ok(Confirmed::Already { email }),
-            "pending" => {
+        match status {
+            Status::Active => Ok(Confirmed::Already { email }),
+            Status::Pending => {
                 // A link whose mail never went out (sent is NULL) or that
                 // is older than the expiry is dead.
-                let fresh = sent
-                    .as_deref()
-                    .and_then(parse_time)
-                    .is_some_and(|t| now - t <= expiry);
+                let fresh = sent.is_some_and(|t| now - t.at() <= expiry);
                 if !fresh {
                     return Ok(Confirmed::NotFound);
                 }
                 self.conn.execute(
                     "UPDATE subscribers SET status = 'active', confirmed_at = ?2 WHERE id = ?1",
-                    params![id, super::timestamp(now)],
+                    params![id, Timestamp::from(now)],
                 )?;
                 Ok(Confirmed::Now { email })
             }
@@ -172,7 +157,11 @@ impl Store {
     }
 
     /// Unsubscribe by the token in a link. `None` for an unknown token.
-    pub fn unsubscribe_token(&mut self, token: &str, now: &str) -> anyhow::Result<Option<String>> {
+    pub fn unsubscribe_token(
+        &mut self,
+        token: &str,
+        now: Timestamp,
+    ) -> anyhow::Result<Option<String>> {
         let Some(sub) = self.subscriber_by_token(token)? else {
             return Ok(None);
         };
@@ -215,19 +204,19 @@ mod tests {
         };
         let week = chrono::Duration::hours(168);
         assert_eq!(
-            store.confirm(&token, now, week).unwrap(),
+            store.confirm(token.as_str(), now, week).unwrap(),
             Confirmed::NotFound
         );
         // Expired after 7 days.
         assert_eq!(
             store
-                .confirm(&token2, t("2026-12-07T12:00:00Z"), week)
+                .confirm(token2.as_str(), t("2026-12-07T12:00:00Z"), week)
                 .unwrap(),
             Confirmed::NotFound
         );
         assert_eq!(
             store
-                .confirm(&token2, t("2026-11-30T12:00:00Z"), week)
+                .confirm(token2.as_str(), t("2026-11-30T12:00:00Z"), week)
                 .unwrap(),
             Confirmed::Now {
                 email: "ada@example.com".into()
@@ -235,7 +224,7 @@ mod tests {
         );
         assert_eq!(
             store
-                .confirm(&token2, t("2026-11-30T12:01:00Z"), week)
+                .confirm(token2.as_str(), t("2026-11-30T12:01:00Z"), week)
                 .unwrap(),
             Confirmed::Already {
                 email: "ada@example.com".into()

@@ -1,57 +1,15 @@
 //! The subscriber list.
 
-use std::fmt;
-use std::str::FromStr;
-
 use anyhow::Context as _;
 use rusqlite::{OptionalExtension as _, Row, params};
 use serde::Serialize;
 
-use super::{Store, new_token};
+use super::Store;
 use crate::address::{SubscriberEmail, SubscriberName};
 use crate::role::Role;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Pending,
-    Active,
-    Unsubscribed,
-    Bounced,
-}
-
-impl Status {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pending => "pending",
-            Status::Active => "active",
-            Status::Unsubscribed => "unsubscribed",
-            Status::Bounced => "bounced",
-        }
-    }
-}
-
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for Status {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().to_ascii_lowercase().as_str() {
-            "pending" => Ok(Status::Pending),
-            "active" => Ok(Status::Active),
-            "unsubscribed" => Ok(Status::Unsubscribed),
-            "bounced" => Ok(Status::Bounced),
-            _ => Err(format!(
-                "unknown status `{s}`; use pending, active, unsubscribed or bounced"
-            )),
-        }
-    }
-}
+use crate::status::Status;
+use crate::timestamp::Timestamp;
+use crate::token::Token;
 
 /// A subscriber as stored. The token is here for the sender and the web
 /// server; listing and export never print it.
@@ -64,24 +22,22 @@ pub struct Subscriber {
     pub role: Option<Role>,
     pub status: Status,
     #[serde(skip)]
-    pub token: String,
-    pub created_at: String,
-    pub confirmed_at: Option<String>,
-    pub unsubscribed_at: Option<String>,
+    pub token: Token,
+    pub created_at: Timestamp,
+    pub confirmed_at: Option<Timestamp>,
+    pub unsubscribed_at: Option<Timestamp>,
 }
 
 const COLUMNS: &str =
     "id, email, name, role, status, token, created_at, confirmed_at, unsubscribed_at";
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Subscriber> {
-    let role: Option<String> = row.get(3)?;
-    let status: String = row.get(4)?;
     Ok(Subscriber {
         id: row.get(0)?,
         email: row.get(1)?,
         name: row.get(2)?,
-        role: role.and_then(|r| r.parse().ok()),
-        status: status.parse().unwrap_or(Status::Pending),
+        role: row.get(3)?,
+        status: row.get(4)?,
         token: row.get(5)?,
         created_at: row.get(6)?,
         confirmed_at: row.get(7)?,
@@ -122,9 +78,9 @@ pub struct ImportRow {
     pub role: Option<Role>,
     /// From the file's `status` column, else the `--status` default.
     pub status: Status,
-    pub created_at: Option<String>,
-    pub confirmed_at: Option<String>,
-    pub unsubscribed_at: Option<String>,
+    pub created_at: Option<Timestamp>,
+    pub confirmed_at: Option<Timestamp>,
+    pub unsubscribed_at: Option<Timestamp>,
 }
 
 /// A row that was not imported, and why.
@@ -167,10 +123,10 @@ impl Store {
         name: Option<&SubscriberName>,
         role: Option<Role>,
         pending: bool,
-        now: &str,
+        now: Timestamp,
     ) -> anyhow::Result<SubscribeOutcome> {
         let tx = self.conn.transaction()?;
-        let existing: Option<(i64, String)> = tx
+        let existing: Option<(i64, Status)> = tx
             .query_row(
                 "SELECT id, status FROM subscribers WHERE email_key = ?1",
                 [email.key()],
@@ -192,9 +148,9 @@ impl Store {
                         email.as_str(),
                         email.key(),
                         name.map(SubscriberName::as_str),
-                        role.map(Role::as_str),
-                        target.as_str(),
-                        new_token()?,
+                        role,
+                        target,
+                        Token::generate()?,
                         now,
                         confirmed_at,
                     ],
@@ -202,7 +158,6 @@ impl Store {
                 SubscribeOutcome::Added { status: target }
             }
             Some((id, status)) => {
-                let status: Status = status.parse().map_err(anyhow::Error::msg)?;
                 if let Some(name) = name {
                     tx.execute(
                         "UPDATE subscribers SET name = ?1 WHERE id = ?2",
@@ -212,7 +167,7 @@ impl Store {
                 if let Some(role) = role {
                     tx.execute(
                         "UPDATE subscribers SET role = ?1 WHERE id = ?2",
-                        params![role.as_str(), id],
+                        params![role, id],
                     )?;
                 }
                 match (status, pending) {
@@ -228,7 +183,7 @@ impl Store {
                     (was @ (Status::Unsubscribed | Status::Bounced), _) => {
                         tx.execute(
                             "UPDATE subscribers SET status = ?1, confirmed_at = ?2, unsubscribed_at = NULL WHERE id = ?3",
-                            params![target.as_str(), confirmed_at, id],
+                            params![target, confirmed_at, id],
                         )?;
                         SubscribeOutcome::Reactivated {
                             was,
@@ -245,7 +200,7 @@ impl Store {
     pub fn unsubscribe(
         &mut self,
         email: &SubscriberEmail,
-        now: &str,
+        now: Timestamp,
     ) -> anyhow::Result<UnsubscribeOutcome> {
         let Some(sub) = self.subscriber_by_email(email)? else {
             return Ok(UnsubscribeOutcome::NotFound);
@@ -257,7 +212,7 @@ impl Store {
         &mut self,
         id: i64,
         status: Status,
-        now: &str,
+        now: Timestamp,
     ) -> anyhow::Result<UnsubscribeOutcome> {
         if status == Status::Unsubscribed {
             return Ok(UnsubscribeOutcome::AlreadyUnsubscribed);
@@ -280,7 +235,7 @@ impl Store {
             "SELECT {COLUMNS} FROM subscribers WHERE ?1 IS NULL OR status = ?1 ORDER BY id"
         );
         let mut stmt = self.conn.prepare(&sql)?;
-        let mut rows = stmt.query([status.map(Status::as_str)])?;
+        let mut rows = stmt.query([status])?;
         while let Some(row) = rows.next()? {
             f(&from_row(row)?)?;
         }
@@ -290,7 +245,7 @@ impl Store {
     pub fn count_subscribers(&self, status: Status) -> anyhow::Result<u64> {
         let n: i64 = self.conn.query_row(
             "SELECT count(*) FROM subscribers WHERE status = ?1",
-            [status.as_str()],
+            [status],
             |r| r.get(0),
         )?;
         Ok(n.max(0) as u64)
@@ -303,7 +258,7 @@ impl Store {
     pub fn import(
         &mut self,
         rows: impl Iterator<Item = anyhow::Result<Result<ImportRow, Rejected>>>,
-        now: &str,
+        now: Timestamp,
         dry_run: bool,
     ) -> anyhow::Result<ImportOutcome> {
         // A bigger page cache for the length of the import: a million
@@ -334,22 +289,20 @@ impl Store {
                     }
                 };
                 let key = row.email.key();
-                let created_at = row.created_at.as_deref().unwrap_or(now);
+                let created_at = row.created_at.unwrap_or(now);
                 let confirmed_at = row
                     .confirmed_at
-                    .as_deref()
                     .or((row.status == Status::Active).then_some(created_at));
                 let changed = insert.execute(params![
                     row.email.as_str(),
                     key,
                     row.name.as_ref().map(SubscriberName::as_str),
-                    row.role.map(Role::as_str),
-                    row.status.as_str(),
-                    new_token()?,
+                    row.role,
+                    row.status,
+                    Token::generate()?,
                     created_at,
                     confirmed_at,
                     row.unsubscribed_at
-                        .as_deref()
                         .or((row.status == Status::Unsubscribed).then_some(now)),
                 ])?;
                 if changed == 1 {
@@ -386,7 +339,9 @@ mod tests {
         SubscriberEmail::parse(s).unwrap()
     }
 
-    const NOW: &str = "2026-11-29T12:00:00Z";
+    fn now() -> Timestamp {
+        "2026-11-29T12:00:00Z".parse().unwrap()
+    }
 
     /// An import row with only an address, active.
     fn active_row(line: u64, address: &str) -> ImportRow {
@@ -419,20 +374,20 @@ mod tests {
         ];
         for (pending, expected) in steps {
             assert_eq!(
-                store.subscribe(&ada, None, None, *pending, NOW).unwrap(),
+                store.subscribe(&ada, None, None, *pending, now()).unwrap(),
                 *expected
             );
         }
         assert_eq!(
-            store.unsubscribe(&email("ADA@example.com"), NOW).unwrap(),
+            store.unsubscribe(&email("ADA@example.com"), now()).unwrap(),
             UnsubscribeOutcome::Unsubscribed
         );
         assert_eq!(
-            store.unsubscribe(&ada, NOW).unwrap(),
+            store.unsubscribe(&ada, now()).unwrap(),
             UnsubscribeOutcome::AlreadyUnsubscribed
         );
         assert_eq!(
-            store.subscribe(&ada, None, None, false, NOW).unwrap(),
+            store.subscribe(&ada, None, None, false, now()).unwrap(),
             SubscribeOutcome::Reactivated {
                 was: Status::Unsubscribed,
                 status: Status::Active
@@ -443,7 +398,7 @@ mod tests {
         assert!(sub.unsubscribed_at.is_none());
         assert_eq!(
             store
-                .unsubscribe(&email("nobody@example.com"), NOW)
+                .unsubscribe(&email("nobody@example.com"), now())
                 .unwrap(),
             UnsubscribeOutcome::NotFound
         );
@@ -453,9 +408,9 @@ mod tests {
     fn import_skips_existing_and_names_duplicates() {
         let mut store = Store::in_memory().unwrap();
         store
-            .subscribe(&email("old@example.com"), None, None, false, NOW)
+            .subscribe(&email("old@example.com"), None, None, false, now())
             .unwrap();
-        store.unsubscribe(&email("old@example.com"), NOW).unwrap();
+        store.unsubscribe(&email("old@example.com"), now()).unwrap();
         let row = |line: u64, e: &str| Ok(Ok(active_row(line, e)));
         let rows = vec![
             row(2, "a@example.com"),
@@ -467,7 +422,7 @@ mod tests {
                 reason: "bad".into(),
             })),
         ];
-        let outcome = store.import(rows.into_iter(), NOW, false).unwrap();
+        let outcome = store.import(rows.into_iter(), now(), false).unwrap();
         assert_eq!(outcome.imported, 2);
         assert_eq!(outcome.skipped_existing, 1);
         assert_eq!(outcome.rejected.len(), 2);
@@ -488,7 +443,7 @@ mod tests {
     fn a_dry_run_import_writes_nothing() {
         let mut store = Store::in_memory().unwrap();
         let rows = vec![Ok(Ok(active_row(2, "a@example.com")))];
-        let outcome = store.import(rows.into_iter(), NOW, true).unwrap();
+        let outcome = store.import(rows.into_iter(), now(), true).unwrap();
         assert_eq!(outcome.imported, 1);
         assert_eq!(store.count_subscribers(Status::Active).unwrap(), 0);
     }

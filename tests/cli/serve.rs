@@ -17,11 +17,13 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, Request, StatusCode, header};
 use chrono::Utc;
+use glossary_digest::clock::Clock;
 use glossary_digest::config::Config;
+use glossary_digest::http::{AppState, BODY_LIMIT, SUBSCRIBE_PER_MINUTE, router};
 use glossary_digest::render::Templates;
-use glossary_digest::send::Clock;
-use glossary_digest::serve::{AppState, BODY_LIMIT, SUBSCRIBE_PER_MINUTE, router};
-use glossary_digest::store::{Store, timestamp};
+use glossary_digest::store::Store;
+use glossary_digest::timestamp::Timestamp;
+use glossary_digest::transport::smtp::Smtp;
 use http_body_util::BodyExt as _;
 use mail_parser::MessageParser;
 use rusqlite::OptionalExtension as _;
@@ -142,7 +144,7 @@ impl Web {
             .and_then(|loaded| loaded.into_result(&content))
             .expect("the small glossary");
         let store = Store::open_or_create(&config.paths.database).expect("store");
-        let (transport, _) = glossary_digest::smtp::transport(&config, 2).expect("transport");
+        let transport = Smtp::from_config(&config).expect("transport");
         let state = AppState::new(
             config,
             Templates::builtin(),
@@ -297,7 +299,7 @@ impl Web {
             .db()
             .execute(
                 "UPDATE subscribers SET confirm_sent_at = ?2 WHERE email_key = lower(?1)",
-                rusqlite::params![email, timestamp(Utc::now() - ago)],
+                rusqlite::params![email, Timestamp::from(Utc::now() - ago).to_string()],
             )
             .unwrap();
         assert_eq!(changed, 1);

@@ -1,0 +1,5 @@
+//! The route handlers, one file per group: joining, leaving, reading.
+
+pub mod archive;
+pub mod optin;
+pub mod unsubscribe;

@@ -1,0 +1,302 @@
+//! Sending: the Sunday run, a dry run, a test send and a single mail, all
+//! through the one delivery engine ([`engine::deliver`]); only the queue
+//! and the transport differ.
+//!
+//! **One run at a time.** A Sunday run holds the week's lease in the
+//! database (see `lease`); a second run waits for it. A holder killed on
+//! this machine is taken over at once; elsewhere its lease expires.
+
+pub mod engine;
+mod pace;
+pub mod queue;
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use lettre::Message;
+
+pub use engine::{
+    Compose, Prepared, Progress, Quiet, Report, Settings, StopFlag, Stopped, deliver,
+};
+use queue::{LedgerQueue, ListQueue, ReadOnlyQueue};
+
+use crate::clock::Clock;
+use crate::delivery::{Counts, Delivered, Job, Recorded};
+use crate::error::Exit;
+use crate::lease::{Holder, hostname};
+use crate::mail::MessageFactory;
+use crate::store::{Ledger, Store};
+use crate::token::Token;
+use crate::transport::outbox::{Outbox, Tally};
+use crate::transport::{Outgoing, Transport};
+use crate::week::IssueWeek;
+
+/// What a Sunday run did, with the ledger's view after it.
+#[derive(Debug, Clone)]
+pub struct IssueReport {
+    pub run: Report,
+    /// Subscribers marked bounced by this run.
+    pub bounced: u64,
+    /// The whole issue's ledger after the run.
+    pub totals: Counts,
+}
+
+/// Deliver every queued row of `week`'s frozen issue, under its lease.
+#[allow(clippy::too_many_arguments)]
+pub async fn send_issue<T: Transport>(
+    store: Store,
+    week: IssueWeek,
+    factory: MessageFactory,
+    transport: T,
+    settings: Settings,
+    bounce_after: u32,
+    progress: Arc<dyn Progress>,
+    clock: Clock,
+    signal: StopFlag,
+) -> anyhow::Result<IssueReport> {
+    let ledger = Ledger::spawn(store, week);
+    let holder = Holder::this_process()?;
+    if let Err(e) = take_lease(&ledger, &holder, &*progress, clock, &signal).await {
+        let _ = ledger.finish(&holder.to_string(), clock.stamp(), bounce_after);
+        return Err(e);
+    }
+    let queued = ledger.start(clock.stamp()).await;
+    let queued = match queued {
+        Ok(n) => n,
+        Err(e) => {
+            let _ = ledger.finish(&holder.to_string(), clock.stamp(), bounce_after);
+            return Err(e);
+        }
+    };
+    let queue = LedgerQueue {
+        ledger,
+        holder,
+        clock,
+    };
+    // Before any row is taken: an unreachable server or refused
+    // credentials fail the run with nothing marked.
+    progress.start(queued);
+    let (run, queue) = match deliver(
+        queue,
+        factory,
+        transport,
+        settings,
+        progress.clone(),
+        clock,
+        signal,
+    )
+    .await
+    {
+        Ok(done) => done,
+        Err((error, queue)) => {
+            progress.finish();
+            let holder = queue.holder.to_string();
+            queue.ledger.finish(&holder, clock.stamp(), bounce_after)?;
+            return Err(anyhow::Error::new(error));
+        }
+    };
+    let holder = queue.holder.to_string();
+    let (_, finished) = queue.ledger.finish(&holder, clock.stamp(), bounce_after)?;
+    Ok(IssueReport {
+        run,
+        bounced: finished.bounced,
+        totals: finished.totals,
+    })
+}
+
+/// Wait for the week's lease: a live run is never overtaken; a holder
+/// whose process is gone from this host is taken over at once.
+async fn take_lease(
+    ledger: &Ledger,
+    holder: &Holder,
+    progress: &dyn Progress,
+    clock: Clock,
+    signal: &StopFlag,
+) -> anyhow::Result<()> {
+    let this_host = hostname();
+    let mut told = false;
+    loop {
+        let Some(other) = ledger.lease(holder.to_string(), clock.stamp()).await? else {
+            return Ok(());
+        };
+        if Holder::is_gone_from(&other, &this_host) {
+            if ledger
+                .take_over(holder.to_string(), other.clone(), clock.stamp())
+                .await?
+            {
+                tracing::info!(
+                    "the last run of {} ({other}) is gone; taking over its lease",
+                    ledger.week()
+                );
+                return Ok(());
+            }
+            continue;
+        }
+        if !told {
+            progress.waiting_for_lease(&other);
+            told = true;
+        }
+        let code = signal.load(Ordering::SeqCst);
+        if code != 0 {
+            return Err(Exit {
+                code,
+                message: format!(
+                    "interrupted while waiting for the other send of {} ({other})",
+                    ledger.week()
+                ),
+            }
+            .into());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// What a dry run built.
+#[derive(Debug, Clone, Copy)]
+pub struct DryRun {
+    pub messages: u64,
+    pub bytes: u64,
+}
+
+/// Build every message a run would send and hand it to an outbox (which
+/// writes it to a folder or only counts it). `frozen`: the week's queued
+/// rows; else every active subscriber. Without a store, nobody.
+pub async fn dry_run(
+    store: Option<Store>,
+    frozen: Option<IssueWeek>,
+    factory: MessageFactory,
+    outbox: Outbox,
+    clock: Clock,
+) -> anyhow::Result<DryRun> {
+    let tally: Arc<Tally> = outbox.tally();
+    let Some(store) = store else {
+        return Ok(DryRun {
+            messages: 0,
+            bytes: 0,
+        });
+    };
+    // One worker: the files come out numbered in id order.
+    let settings = Settings {
+        concurrency: 1,
+        rate_per_second: None,
+        max_attempts: 1,
+        retry_base: Duration::ZERO,
+    };
+    let (report, _) = deliver(
+        ReadOnlyQueue::new(store, frozen),
+        factory,
+        outbox,
+        settings,
+        Arc::new(Quiet),
+        clock,
+        StopFlag::default(),
+    )
+    .await
+    .map_err(|(e, _)| anyhow::Error::new(e))?;
+    if let Some(Stopped::Aborted(why)) = report.stopped {
+        anyhow::bail!("the dry run stopped: {why}");
+    }
+    Ok(DryRun {
+        messages: tally.messages(),
+        bytes: tally.bytes(),
+    })
+}
+
+/// One address's answer in a test send.
+#[derive(Debug, Clone)]
+pub struct TestResult {
+    pub email: String,
+    /// `Ok(reply)` when accepted, `Err(error)` when not.
+    pub answer: Result<String, String>,
+}
+
+/// Send the issue now to `addresses` (not subscribers): the editor's look
+/// before Sunday. Nothing is read from or written to the database.
+pub async fn test_send<T: Transport>(
+    addresses: &[String],
+    role: Option<crate::role::Role>,
+    factory: MessageFactory,
+    transport: T,
+    settings: Settings,
+    clock: Clock,
+) -> anyhow::Result<Vec<TestResult>> {
+    let preview = Token::from_stored("preview".into());
+    let jobs = addresses
+        .iter()
+        .zip(1..)
+        .map(|(email, id)| Job {
+            id,
+            email: email.clone(),
+            name: None,
+            role,
+            token: preview.clone(),
+        })
+        .collect();
+    let settings = Settings {
+        concurrency: 1,
+        ..settings
+    };
+    let (_, queue) = deliver(
+        ListQueue::new(jobs),
+        factory,
+        transport,
+        settings,
+        Arc::new(Quiet),
+        clock,
+        StopFlag::default(),
+    )
+    .await
+    .map_err(|(e, _)| anyhow::Error::new(e))?;
+    Ok(queue
+        .into_results()
+        .into_iter()
+        .map(|(job, recorded)| TestResult {
+            email: job.email,
+            answer: answer(recorded),
+        })
+        .collect())
+}
+
+/// Send one prepared message (a confirmation mail) through the engine, with
+/// its retries; the server's reply, or why it was not accepted.
+pub async fn send_one<T: Transport>(
+    message: &Message,
+    transport: T,
+    settings: Settings,
+    clock: Clock,
+) -> anyhow::Result<String> {
+    let outgoing = Outgoing::from(message);
+    let job = Job {
+        id: 1,
+        email: outgoing.recipient(),
+        name: None,
+        role: None,
+        token: Token::from_stored(String::new()),
+    };
+    let settings = Settings {
+        concurrency: 1,
+        ..settings
+    };
+    let (_, queue) = deliver(
+        ListQueue::new(vec![job]),
+        Prepared(outgoing),
+        transport,
+        settings,
+        Arc::new(Quiet),
+        clock,
+        StopFlag::default(),
+    )
+    .await
+    .map_err(|(e, _)| anyhow::Error::new(e))?;
+    let recorded = queue.into_results().pop().and_then(|(_, r)| r);
+    answer(recorded).map_err(anyhow::Error::msg)
+}
+
+fn answer(recorded: Option<Recorded>) -> Result<String, String> {
+    match recorded.map(|r| r.outcome) {
+        Some(Delivered::Sent { reply, .. }) => Ok(reply),
+        Some(Delivered::Failed { error, .. }) => Err(error),
+        None => Err("not sent: the run stopped first".into()),
+    }
+}

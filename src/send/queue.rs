@@ -1,0 +1,150 @@
+//! Where the engine's jobs come from and where their results go.
+//!
+//! The Sunday run reads the ledger and records every result in it; a dry
+//! run reads the same rows without claiming them; a test send and a
+//! confirmation mail have a short list of their own and keep the results
+//! to print. The engine sees only [`Queue`].
+
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use crate::clock::Clock;
+use crate::delivery::{Job, Recorded};
+use crate::lease::Holder;
+use crate::store::{Ledger, Store};
+use crate::week::IssueWeek;
+
+pub trait Queue: Send + Sync + 'static {
+    /// The next jobs after id `after`, in id order; empty when done.
+    fn page(&self, after: i64) -> impl Future<Output = anyhow::Result<Vec<Job>>> + Send;
+
+    /// Record a worker's last result (if any) and claim its next job (if
+    /// any); false when the job is no longer to be sent.
+    fn step(
+        &self,
+        record: Option<Recorded>,
+        claim: Option<i64>,
+    ) -> impl Future<Output = anyhow::Result<bool>> + Send;
+
+    /// Keep whatever makes this run the only one; `Err` says why it was
+    /// lost. Called every few seconds while the run lasts.
+    fn renew(&self) -> impl Future<Output = Result<(), String>> + Send;
+}
+
+/// The week's ledger, under the lease this run holds.
+pub struct LedgerQueue {
+    pub ledger: Ledger,
+    pub holder: Holder,
+    pub clock: Clock,
+}
+
+impl Queue for LedgerQueue {
+    async fn page(&self, after: i64) -> anyhow::Result<Vec<Job>> {
+        self.ledger.page(after).await
+    }
+
+    async fn step(&self, record: Option<Recorded>, claim: Option<i64>) -> anyhow::Result<bool> {
+        self.ledger.step(record, claim).await
+    }
+
+    async fn renew(&self) -> Result<(), String> {
+        match self
+            .ledger
+            .lease(self.holder.to_string(), self.clock.stamp())
+            .await
+        {
+            Ok(None) => Ok(()),
+            Ok(Some(other)) => Err(format!(
+                "another run ({other}) took over the lease of {}",
+                self.ledger.week()
+            )),
+            Err(e) => Err(format!("{e:#}")),
+        }
+    }
+}
+
+/// Jobs kept in memory, their results kept for the caller.
+#[derive(Default)]
+pub struct ListQueue {
+    jobs: Vec<Job>,
+    results: Mutex<Vec<Recorded>>,
+}
+
+impl ListQueue {
+    pub fn new(jobs: Vec<Job>) -> ListQueue {
+        ListQueue {
+            jobs,
+            results: Mutex::default(),
+        }
+    }
+
+    /// Each job with its result (`None` when the run stopped before it).
+    pub fn into_results(self) -> Vec<(Job, Option<Recorded>)> {
+        let results = self.results.into_inner().unwrap_or_else(|e| e.into_inner());
+        self.jobs
+            .into_iter()
+            .map(|job| {
+                let r = results.iter().find(|r| r.id == job.id).cloned();
+                (job, r)
+            })
+            .collect()
+    }
+}
+
+impl Queue for ListQueue {
+    async fn page(&self, after: i64) -> anyhow::Result<Vec<Job>> {
+        Ok(self.jobs.iter().filter(|j| j.id > after).cloned().collect())
+    }
+
+    async fn step(&self, record: Option<Recorded>, claim: Option<i64>) -> anyhow::Result<bool> {
+        if let Some(r) = record {
+            self.results
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(r);
+        }
+        Ok(claim.is_some())
+    }
+
+    async fn renew(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
+
+/// A dry run's view of the database, read-only: the week's queued rows
+/// when the issue is frozen, else the active subscribers it would be
+/// queued for, paged like the ledger; nothing is claimed or recorded.
+pub struct ReadOnlyQueue {
+    store: Arc<Mutex<Store>>,
+    week: Option<IssueWeek>,
+}
+
+impl ReadOnlyQueue {
+    /// `week`: the frozen issue's rows; `None`: every active subscriber.
+    pub fn new(store: Store, week: Option<IssueWeek>) -> ReadOnlyQueue {
+        ReadOnlyQueue {
+            store: Arc::new(Mutex::new(store)),
+            week,
+        }
+    }
+}
+
+impl Queue for ReadOnlyQueue {
+    async fn page(&self, after: i64) -> anyhow::Result<Vec<Job>> {
+        // A short read on the command line's own runtime: no other task
+        // waits on this lock but the engine's single producer.
+        let store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        match self.week {
+            Some(week) => store.queued_page(week, after, crate::store::ledger::PAGE),
+            None => store.active_page(after, crate::store::ledger::PAGE),
+        }
+    }
+
+    async fn step(&self, _: Option<Recorded>, claim: Option<i64>) -> anyhow::Result<bool> {
+        Ok(claim.is_some())
+    }
+
+    async fn renew(&self) -> Result<(), String> {
+        Ok(())
+    }
+}
