@@ -19,7 +19,7 @@
 //! installs both.
 
 use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -31,8 +31,11 @@ use mail_parser::{Message, MessageParser};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use super::smtp::{Received, TestSmtp};
-use super::{Site, fixture, output, repo};
+use super::support::db::subscriber;
+use super::support::ports::free_port;
+use super::support::run::to_std;
+use super::support::smtp::{Received, TestSmtp};
+use super::support::{Config, Site, fixture, output, repo};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -65,13 +68,6 @@ fn browser_installed() -> bool {
         missing.join(" and ")
     );
     false
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 /// Poll until something accepts connections on `port`; panic (with `log`)
@@ -380,16 +376,7 @@ struct Server {
 impl Server {
     fn start(site: &Site, port: u16) -> Server {
         let listen = format!("127.0.0.1:{port}");
-        let cmd = site.digest(&["serve", "--listen", &listen]);
-        let mut std_cmd = std::process::Command::new(cmd.get_program());
-        std_cmd.args(cmd.get_args());
-        for (key, value) in cmd.get_envs() {
-            match value {
-                Some(v) => std_cmd.env(key, v),
-                None => std_cmd.env_remove(key),
-            };
-        }
-        std_cmd.current_dir(site.dir.path());
+        let mut std_cmd = to_std(&site.digest(&["serve", "--listen", &listen]));
         let log = site.path("serve.log");
         let mut child = std_cmd
             .stdin(Stdio::null())
@@ -467,18 +454,6 @@ fn message_for(smtp: &TestSmtp, skip: usize, to: &str) -> Received {
     found.remove(0)
 }
 
-fn subscriber(site: &Site, email: &str) -> Value {
-    let assert = site
-        .digest(&["subscribers", "list", "--format", "json"])
-        .assert()
-        .success();
-    let (stdout, _) = output(&assert);
-    let rows: Vec<Value> = serde_json::from_str(&stdout).expect("JSON");
-    rows.into_iter()
-        .find(|r| r["email"] == email)
-        .unwrap_or_else(|| panic!("{email} is not in `subscribers list`:\n{stdout}"))
-}
-
 // ---------------------------------------------------------------- tests --
 
 /// Subscribe in the form, confirm from the mail, receive an issue,
@@ -493,12 +468,10 @@ async fn a_reader_subscribes_confirms_and_unsubscribes_in_a_browser() {
     let port = free_port();
     let public = format!("http://127.0.0.1:{port}/digest");
     let site = Site::with_content(&fixture("small/content"));
-    site.write(
-        "digest.toml",
-        format!(
-            "[newsletter]\npublic_url = \"{public}\"\n\n[smtp]\nurl = \"{}\"\ntimeout_secs = 5\n",
-            smtp.url()
-        ),
+    site.config(
+        &Config::new()
+            .newsletter("public_url", &public)
+            .smtp_url(&smtp.url()),
     );
     let server = Server::start(&site, port);
     let email = "reader@example.org";

@@ -12,12 +12,12 @@ use std::process::Command;
 
 use mail_parser::{MessageParser, MimeHeaders as _};
 
-use super::send::{
-    VERIFY_PY, config, dkim_record, field, fields, header_bytes, python_has, send_ok, site_with,
-    subscribers,
-};
-use super::smtp::TestSmtp;
-use super::{Site, fixture, repo};
+use super::send::send_ok;
+use super::support::dkim::{self, dkim_record};
+use super::support::mail::{field, fields, header_bytes};
+use super::support::site::{site_with, subscribers};
+use super::support::smtp::TestSmtp;
+use super::support::{Config, Site, copy_dir, fixture, repo};
 
 /// html-validate rules turned off for email, and why. Everything else in
 /// `html-validate:recommended` must pass.
@@ -37,14 +37,10 @@ fn send_one() -> (Site, Vec<u8>) {
     let smtp = TestSmtp::start();
     let subs = subscribers(1);
     let key = fixture("dkim/rsa.pem");
-    let dkim = format!(
-        "\n[dkim]\ndomain = \"glossary.example\"\nselector = \"digest\"\nprivate_key_file = {:?}\n",
-        key.display().to_string()
-    );
-    let site = site_with(&config(&smtp.url(), "", &dkim), &subs);
+    let site = site_with(&Config::for_send(&smtp.url()).dkim(&key), &subs);
     // The real glossary: a full-size issue, not the small fixture.
     std::fs::remove_dir_all(site.path("content")).unwrap();
-    super::copy_dir(&repo().join("content"), &site.path("content"));
+    copy_dir(&repo().join("content"), &site.path("content"));
     let run = send_ok(&site);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let messages = smtp.messages();
@@ -256,14 +252,12 @@ fn a_sent_issue_passes_every_deliverability_check() {
     assert!(html.contains(&unsubscribe_url));
 
     // An independent DKIM verifier.
-    if python_has("dkim") {
-        site.write("verify.py", VERIFY_PY);
-        let out = Command::new("python3")
-            .arg(site.path("verify.py"))
-            .arg(dkim_record("rsa.pub.pem", false))
-            .arg(site.path("issue.eml"))
-            .output()
-            .unwrap();
+    if dkim::python_has("dkim") {
+        let out = dkim::verify(
+            &site,
+            &dkim_record("rsa.pub.pem", false),
+            &[site.path("issue.eml")],
+        );
         assert!(
             out.status.success(),
             "dkimpy: {}",

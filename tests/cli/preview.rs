@@ -1,19 +1,20 @@
 //! `digest preview`.
 
-use super::{Site, fixture, output, repo};
+use super::support::{Config, Site, fixture, output, repo};
 
 /// The small fixture site with a config that pins every value the rendered
 /// email shows.
 fn small_site() -> Site {
     let site = Site::with_content(&fixture("small/content"));
-    site.write(
-        "digest.toml",
-        r#"[newsletter]
-name = "The AI Glossary Weekly"
-site_url = "https://glossary.example"
-public_url = "https://glossary.example/digest"
-postal_address = "AI Glossary, 1 Example Street, Springfield"
-"#,
+    site.config(
+        &Config::new()
+            .newsletter("name", "The AI Glossary Weekly")
+            .newsletter("site_url", "https://glossary.example")
+            .newsletter("public_url", "https://glossary.example/digest")
+            .newsletter(
+                "postal_address",
+                "AI Glossary, 1 Example Street, Springfield",
+            ),
     );
     site
 }
@@ -65,10 +66,7 @@ fn the_default_week_is_the_current_one_in_the_configured_time_zone() {
         output(&assert).0,
         "preview/2026-W49.html\npreview/2026-W49.txt\n"
     );
-    site.write(
-        "digest.toml",
-        "[newsletter]\ntimezone = \"America/Los_Angeles\"\n",
-    );
+    site.config(&Config::new().newsletter("timezone", "America/Los_Angeles"));
     let assert = site
         .digest(&["preview"])
         .env("DIGEST_NOW", late_sunday)

@@ -28,7 +28,11 @@ use rusqlite::OptionalExtension as _;
 use tempfile::TempDir;
 use tower::ServiceExt as _;
 
-use super::{Site, fixture, output, shared_smtp};
+use super::support::config::Config as DigestToml;
+use super::support::db::open;
+use super::support::ports::free_port;
+use super::support::run::to_std;
+use super::support::{Site, fixture, output, shared_smtp};
 
 const PUBLIC_URL: &str = "https://glossary.example/digest";
 const SUBJECT: &str = "Confirm your subscription to The AI Glossary Weekly";
@@ -122,20 +126,7 @@ struct Web {
 impl Web {
     fn new() -> Web {
         let dir = tempfile::tempdir().expect("temp dir");
-        let text = format!(
-            "[newsletter]\n\
-             site_url = \"https://glossary.example\"\n\
-             public_url = \"{PUBLIC_URL}\"\n\
-             [smtp]\n\
-             url = \"{}\"\n\
-             timeout_secs = 5\n\
-             [paths]\n\
-             content = {:?}\n\
-             database = {:?}\n",
-            shared_smtp().url(),
-            fixture("small/content").display().to_string(),
-            dir.path().join("digest.db").display().to_string(),
-        );
+        let text = Web::config(&dir, &shared_smtp().url()).text();
         let config = Config::parse(&text, Some(&dir.path().join("digest.toml"))).expect("config");
         let content = config.paths.content.clone();
         let glossary = glossary_digest::content::load(&content)
@@ -156,6 +147,16 @@ impl Web {
             app: router(Arc::new(state)),
             dir,
         }
+    }
+
+    /// The configuration of the router's site, sending through `smtp_url`.
+    fn config(dir: &TempDir, smtp_url: &str) -> DigestToml {
+        DigestToml::new()
+            .newsletter("site_url", "https://glossary.example")
+            .newsletter("public_url", PUBLIC_URL)
+            .smtp_url(smtp_url)
+            .paths("content", fixture("small/content"))
+            .paths("database", dir.path().join("digest.db"))
     }
 
     async fn call(&self, request: Request<Body>) -> Reply {
@@ -259,7 +260,7 @@ impl Web {
     }
 
     fn db(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open(self.db_path()).expect("database")
+        open(&self.db_path())
     }
 
     fn row(&self, email: &str) -> Option<Row> {
@@ -291,7 +292,9 @@ impl Web {
             .unwrap()
     }
 
-    /// Pretend the last confirmation mail to `email` went out `ago`.
+    /// Pretend the last confirmation mail to `email` went out `ago`. No
+    /// command can backdate it and the router's clock is the wall clock,
+    /// so this one write is SQL.
     fn confirmation_sent(&self, email: &str, ago: chrono::Duration) {
         let changed = self
             .db()
@@ -1091,12 +1094,10 @@ async fn an_unknown_path_gets_the_404_page() {
 async fn subscribe_pending_on_the_command_line_sends_the_same_confirmation_mail() {
     let email = "serve-cli@example.com";
     let site = Site::new();
-    site.write(
-        "digest.toml",
-        format!(
-            "[newsletter]\npublic_url = \"{PUBLIC_URL}\"\n[smtp]\nurl = \"{}\"\ntimeout_secs = 5\n",
-            shared_smtp().url()
-        ),
+    site.config(
+        &DigestToml::new()
+            .newsletter("public_url", PUBLIC_URL)
+            .smtp_url(&shared_smtp().url()),
     );
     let assert = site
         .digest(&["subscribe", email, "--pending"])
@@ -1108,8 +1109,7 @@ async fn subscribe_pending_on_the_command_line_sends_the_same_confirmation_mail(
     );
     settle();
     assert_eq!(shared_smtp().count_for(email), 1);
-    let token: String = rusqlite::Connection::open(site.path("subscribers/digest.db"))
-        .unwrap()
+    let token: String = super::support::db::db(&site)
         .query_row(
             "SELECT confirm_token FROM subscribers WHERE email = ?1",
             [email],
@@ -1157,32 +1157,16 @@ fn http(port: u16, request: &str) -> std::io::Result<String> {
     Ok(response)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn the_server_binary_answers_warns_about_plain_http_and_stops_on_sigterm() {
     let site = Site::with_content(&fixture("small/content"));
     let port = free_port();
-    site.write(
-        "digest.toml",
-        format!(
-            "[newsletter]\npublic_url = \"http://127.0.0.1:{port}/digest\"\n[smtp]\nurl = \"{}\"\ntimeout_secs = 5\n",
-            shared_smtp().url()
-        ),
+    site.config(
+        &DigestToml::new()
+            .newsletter("public_url", format!("http://127.0.0.1:{port}/digest"))
+            .smtp_url(&shared_smtp().url()),
     );
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_digest"))
-        .current_dir(site.dir.path())
-        .env_remove("DIGEST_CONFIG")
-        .env_remove("DIGEST_DB")
-        .env_remove("RUST_LOG")
-        .env("DIGEST_NOW", "2026-11-29T12:00:00Z")
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+    let child = to_std(&site.digest(&["serve", "--listen", &format!("127.0.0.1:{port}")]))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
