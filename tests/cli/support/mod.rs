@@ -11,6 +11,10 @@
 //! - [`dkim`]: the DKIM verification by dkimpy;
 //! - [`smtp`]: the in-process SMTP server;
 //! - [`fmt`]: numbers as the commands print them.
+//!
+//! The external tools some tests need (Chromium, SpamAssassin, dkimpy,
+//! html-validate) are looked for by `build.rs`: a test whose tool is missing
+//! is compiled `#[ignore]`d outside CI (see there).
 
 pub mod config;
 pub mod db;
