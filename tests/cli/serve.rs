@@ -30,8 +30,8 @@ use tower::ServiceExt as _;
 
 use super::support::config::Config as DigestToml;
 use super::support::db::open;
-use super::support::ports::free_port;
-use super::support::run::to_std;
+use super::support::ports::{closed_port, free_port};
+use super::support::run::{digest_in, finish, to_std};
 use super::support::{Site, fixture, output, shared_smtp};
 
 const PUBLIC_URL: &str = "https://glossary.example/digest";
@@ -306,21 +306,49 @@ impl Web {
         assert_eq!(changed, 1);
     }
 
-    /// Freeze an issue as `send` does; `started`: its sending has begun.
-    fn freeze(&self, week: &str, subject: &str, featured: &str, new_terms: &[&str], started: bool) {
-        self.db()
-            .execute(
-                "INSERT INTO issues (week, subject, featured, new_terms, created_at, sent_started_at)
-                 VALUES (?1, ?2, ?3, ?4, '2026-11-22T12:00:00Z', ?5)",
-                rusqlite::params![
-                    week,
-                    subject,
-                    featured,
-                    serde_json::to_string(new_terms).unwrap(),
-                    started.then_some("2026-11-29T12:00:00Z"),
-                ],
-            )
-            .unwrap();
+    /// `digest send --week WEEK --feature FEATURED` on this database, on
+    /// the Sunday of that week, with `subject` as the subject template: the
+    /// issue is frozen the way a user freezes it, and needs an active
+    /// subscriber. `reached`: the SMTP server (the shared one) took the
+    /// mail, so the issue's sending has begun; otherwise the server was
+    /// unreachable, and the issue is frozen but not started.
+    fn send(&self, week: &str, subject: &str, featured: &str, reached: bool) {
+        let (year, number) = week.split_once("-W").expect("YYYY-Www");
+        let sunday = chrono::NaiveDate::from_isoywd_opt(
+            year.parse().unwrap(),
+            number.parse().unwrap(),
+            chrono::Weekday::Sun,
+        )
+        .expect("a week");
+        let smtp_url = if reached {
+            shared_smtp().url()
+        } else {
+            format!("smtp://127.0.0.1:{}", closed_port())
+        };
+        let dir = self.dir.path();
+        std::fs::write(
+            dir.join("digest.toml"),
+            Web::config(&self.dir, &smtp_url).text(),
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir.join("templates")).unwrap();
+        std::fs::write(dir.join("templates/subject.txt"), subject).unwrap();
+        let mut cmd = digest_in(dir, &["send", "--week", week, "--feature", featured]);
+        cmd.env("DIGEST_NOW", format!("{sunday}T12:00:00Z"));
+        let run = finish(cmd);
+        if reached {
+            assert_eq!(run.code, 0, "{run:#?}");
+            assert!(
+                run.stdout.starts_with(&format!("{week}: sent ")),
+                "{run:#?}"
+            );
+        } else {
+            assert_eq!(run.code, 1, "{run:#?}");
+            assert!(
+                run.stderr.contains("cannot reach the SMTP server"),
+                "{run:#?}"
+            );
+        }
     }
 }
 
@@ -942,21 +970,10 @@ async fn the_archive_lists_the_sent_issues_newest_first() {
         .assert_status(StatusCode::OK)
         .assert_contains("No issue has been sent yet.");
 
-    web.freeze(
-        "2026-W47",
-        "Week 47: Tokens",
-        "tokens",
-        &["embeddings"],
-        true,
-    );
-    web.freeze(
-        "2026-W48",
-        "Week 48: Embeddings",
-        "embeddings",
-        &["rag"],
-        true,
-    );
-    web.freeze("2026-W49", "Week 49: not sent yet", "rag", &[], false);
+    web.active("serve-archive@example.com").await;
+    web.send("2026-W47", "Week 47: Tokens", "tokens", true);
+    web.send("2026-W48", "Week 48: Embeddings", "embeddings", true);
+    web.send("2026-W49", "Week 49: not sent yet", "rag", false);
     let page = web.get("/digest/archive").await;
     page.assert_status(StatusCode::OK)
         .assert_contains(&format!(
@@ -983,13 +1000,7 @@ async fn an_archived_issue_is_the_web_version_without_any_personal_link() {
             .await
             .is_check_inbox()
     );
-    web.freeze(
-        "2026-W48",
-        "Week 48: Embeddings",
-        "embeddings",
-        &["rag"],
-        true,
-    );
+    web.send("2026-W48", "Week 48: Embeddings", "embeddings", true);
 
     let page = web.get("/digest/archive/2026-W48").await;
     page.assert_status(StatusCode::OK)
@@ -1033,8 +1044,9 @@ async fn an_archived_issue_is_the_web_version_without_any_personal_link() {
 #[tokio::test(flavor = "multi_thread")]
 async fn archive_weeks_that_are_unsent_unknown_or_garbage_are_404() {
     let web = Web::new();
-    web.freeze("2026-W48", "Week 48", "embeddings", &["rag"], true);
-    web.freeze("2026-W49", "Week 49", "rag", &[], false);
+    web.active("serve-archive-weeks@example.com").await;
+    web.send("2026-W48", "Week 48", "embeddings", true);
+    web.send("2026-W49", "Week 49", "rag", false);
     let unsent = web.get("/digest/archive/2026-W49").await;
     unsent
         .assert_status(StatusCode::NOT_FOUND)
