@@ -14,12 +14,12 @@
 //!
 //! Each test starts its own chromedriver on a free port, in a process group
 //! of its own that is killed at the end, Chromium included. Without
-//! Chromium or chromedriver the tests are skipped with a note, except under
-//! CI (the `CI` variable set), where they fail: `scripts/install-test-deps.sh`
-//! installs both.
+//! Chromium or chromedriver the tests are ignored (`build.rs` sets
+//! `missing_chromium`), except under CI (the `CI` variable set), where they
+//! fail: `scripts/install-test-deps.sh` installs both.
 
 use std::io::{Read as _, Write as _};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
@@ -31,8 +31,11 @@ use mail_parser::{Message, MessageParser};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
-use super::smtp::{Received, TestSmtp};
-use super::{Site, fixture, output, repo};
+use super::support::db::subscriber;
+use super::support::ports::free_port;
+use super::support::run::to_std;
+use super::support::smtp::{Received, TestSmtp};
+use super::support::{Config, Site, fixture, output, repo};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -44,34 +47,19 @@ const PHONE: u32 = 375;
 
 // ------------------------------------------------------------ the browser --
 
-/// Whether Chromium and chromedriver are installed. Missing: skip with a
-/// note, or fail under CI.
-fn browser_installed() -> bool {
+/// Panics unless Chromium and chromedriver are installed (a test that got
+/// this far was not ignored: they must be there).
+fn require_browser() {
     let missing: Vec<&str> = [CHROMIUM, CHROMEDRIVER]
         .into_iter()
         .filter(|p| !Path::new(p).exists())
         .collect();
-    if missing.is_empty() {
-        return true;
-    }
     assert!(
-        std::env::var_os("CI").is_none(),
-        "CI is set and {} missing: run scripts/install-test-deps.sh",
-        missing.join(" and ")
-    );
-    eprintln!(
-        "skipping the browser test: {} missing; run scripts/install-test-deps.sh \
+        missing.is_empty(),
+        "{} missing: run scripts/install-test-deps.sh \
          (Debian packages chromium and chromium-driver)",
         missing.join(" and ")
     );
-    false
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 /// Poll until something accepts connections on `port`; panic (with `log`)
@@ -155,11 +143,9 @@ struct Browser {
 }
 
 impl Browser {
-    /// A session, or `None` when the browser is not installed (and CI is not set).
-    async fn start() -> Option<Browser> {
-        if !browser_installed() {
-            return None;
-        }
+    /// A session; panics when the browser is not installed.
+    async fn start() -> Browser {
+        require_browser();
         let driver = Driver::start();
         let args = [
             "--headless=new".to_string(),
@@ -193,10 +179,10 @@ impl Browser {
                     read_log(&driver.dir.path().join("chromedriver.log"))
                 )
             });
-        Some(Browser {
+        Browser {
             client,
             _driver: driver,
-        })
+        }
     }
 
     async fn close(self) {
@@ -380,16 +366,7 @@ struct Server {
 impl Server {
     fn start(site: &Site, port: u16) -> Server {
         let listen = format!("127.0.0.1:{port}");
-        let cmd = site.digest(&["serve", "--listen", &listen]);
-        let mut std_cmd = std::process::Command::new(cmd.get_program());
-        std_cmd.args(cmd.get_args());
-        for (key, value) in cmd.get_envs() {
-            match value {
-                Some(v) => std_cmd.env(key, v),
-                None => std_cmd.env_remove(key),
-            };
-        }
-        std_cmd.current_dir(site.dir.path());
+        let mut std_cmd = to_std(&site.digest(&["serve", "--listen", &listen]));
         let log = site.path("serve.log");
         let mut child = std_cmd
             .stdin(Stdio::null())
@@ -467,38 +444,26 @@ fn message_for(smtp: &TestSmtp, skip: usize, to: &str) -> Received {
     found.remove(0)
 }
 
-fn subscriber(site: &Site, email: &str) -> Value {
-    let assert = site
-        .digest(&["subscribers", "list", "--format", "json"])
-        .assert()
-        .success();
-    let (stdout, _) = output(&assert);
-    let rows: Vec<Value> = serde_json::from_str(&stdout).expect("JSON");
-    rows.into_iter()
-        .find(|r| r["email"] == email)
-        .unwrap_or_else(|| panic!("{email} is not in `subscribers list`:\n{stdout}"))
-}
-
 // ---------------------------------------------------------------- tests --
 
 /// Subscribe in the form, confirm from the mail, receive an issue,
 /// unsubscribe from its link; read the archive and the web version. Every
 /// page at 375 px.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_chromium,
+    ignore = "chromium not installed: run scripts/install-test-deps.sh"
+)]
 async fn a_reader_subscribes_confirms_and_unsubscribes_in_a_browser() {
-    let Some(browser) = Browser::start().await else {
-        return;
-    };
+    let browser = Browser::start().await;
     let smtp = TestSmtp::start();
     let port = free_port();
     let public = format!("http://127.0.0.1:{port}/digest");
     let site = Site::with_content(&fixture("small/content"));
-    site.write(
-        "digest.toml",
-        format!(
-            "[newsletter]\npublic_url = \"{public}\"\n\n[smtp]\nurl = \"{}\"\ntimeout_secs = 5\n",
-            smtp.url()
-        ),
+    site.config(
+        &Config::new()
+            .newsletter("public_url", &public)
+            .smtp_url(&smtp.url()),
     );
     let server = Server::start(&site, port);
     let email = "reader@example.org";
@@ -634,10 +599,12 @@ async fn a_reader_subscribes_confirms_and_unsubscribes_in_a_browser() {
 /// The issue as `digest preview` renders it from the real glossary, in a
 /// phone-sized and a desktop-sized window.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_chromium,
+    ignore = "chromium not installed: run scripts/install-test-deps.sh"
+)]
 async fn the_issue_fits_375_and_800_px_wide() {
-    let Some(browser) = Browser::start().await else {
-        return;
-    };
+    let browser = Browser::start().await;
     let site = Site::with_content(&repo().join("content"));
     let assert = site.digest(&["preview", "--week", WEEK]).assert().success();
     let (stdout, _) = output(&assert);

@@ -3,8 +3,9 @@
 //! rules only) and an HTML validator.
 //!
 //! The tools are installed by `scripts/install-test-deps.sh` (the README's
-//! test command). Without them a developer's run skips those two checks
-//! with a note; under CI (`CI` set) their absence fails the test.
+//! test command). Each tool's check is a test of its own: without the tool
+//! a developer's run shows it as ignored (`build.rs` decides); under CI
+//! (`CI` set) its absence fails the test.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -12,12 +13,12 @@ use std::process::Command;
 
 use mail_parser::{MessageParser, MimeHeaders as _};
 
-use super::send::{
-    VERIFY_PY, config, dkim_record, field, fields, header_bytes, python_has, send_ok, site_with,
-    subscribers,
-};
-use super::smtp::TestSmtp;
-use super::{Site, fixture, repo};
+use super::send::send_ok;
+use super::support::dkim::{self, dkim_record};
+use super::support::mail::{field, fields, header_bytes};
+use super::support::site::{site_with, subscribers};
+use super::support::smtp::TestSmtp;
+use super::support::{Config, Site, copy_dir, fixture, repo};
 
 /// html-validate rules turned off for email, and why. Everything else in
 /// `html-validate:recommended` must pass.
@@ -37,14 +38,10 @@ fn send_one() -> (Site, Vec<u8>) {
     let smtp = TestSmtp::start();
     let subs = subscribers(1);
     let key = fixture("dkim/rsa.pem");
-    let dkim = format!(
-        "\n[dkim]\ndomain = \"glossary.example\"\nselector = \"digest\"\nprivate_key_file = {:?}\n",
-        key.display().to_string()
-    );
-    let site = site_with(&config(&smtp.url(), "", &dkim), &subs);
+    let site = site_with(&Config::for_send(&smtp.url()).dkim(&key), &subs);
     // The real glossary: a full-size issue, not the small fixture.
     std::fs::remove_dir_all(site.path("content")).unwrap();
-    super::copy_dir(&repo().join("content"), &site.path("content"));
+    copy_dir(&repo().join("content"), &site.path("content"));
     let run = send_ok(&site);
     assert_eq!(run.code, 0, "{}", run.stderr);
     let messages = smtp.messages();
@@ -54,21 +51,14 @@ fn send_one() -> (Site, Vec<u8>) {
     (site, raw)
 }
 
-/// Whether a tool is there; missing under CI is a failure.
-fn have(tool: &Path, what: &str) -> bool {
-    if tool.exists() {
-        return true;
-    }
+/// Panics unless the tool is there (a test that got this far was not
+/// ignored: the tool must be there).
+fn require(tool: &Path, what: &str) {
     assert!(
-        std::env::var_os("CI").is_none(),
-        "CI is set and {what} is missing at {}: run scripts/install-test-deps.sh",
+        tool.exists(),
+        "{what} is missing at {}: run scripts/install-test-deps.sh",
         tool.display()
     );
-    eprintln!(
-        "skipping the {what} check: {} is missing (run scripts/install-test-deps.sh)",
-        tool.display()
-    );
-    false
 }
 
 fn which(name: &str) -> PathBuf {
@@ -254,69 +244,92 @@ fn a_sent_issue_passes_every_deliverability_check() {
     );
     assert!(text.contains(&unsubscribe_url));
     assert!(html.contains(&unsubscribe_url));
+}
 
-    // An independent DKIM verifier.
-    if python_has("dkim") {
-        site.write("verify.py", VERIFY_PY);
-        let out = Command::new("python3")
-            .arg(site.path("verify.py"))
-            .arg(dkim_record("rsa.pub.pem", false))
-            .arg(site.path("issue.eml"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "dkimpy: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-    }
+#[test]
+#[cfg_attr(
+    missing_dkimpy,
+    ignore = "dkimpy not installed: run scripts/install-test-deps.sh"
+)]
+fn a_sent_issue_is_verified_by_dkimpy() {
+    let (site, _) = send_one();
+    let out = dkim::verify(
+        &site,
+        &dkim_record("rsa.pub.pem", false),
+        &[site.path("issue.eml")],
+    );
+    assert!(
+        out.status.success(),
+        "dkimpy: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
 
-    // SpamAssassin, local rules only: 1.0 or less.
+/// SpamAssassin, local rules only: 1.0 or less.
+#[test]
+#[cfg_attr(
+    missing_spamassassin,
+    ignore = "spamassassin not installed: run scripts/install-test-deps.sh"
+)]
+fn a_sent_issue_scores_1_or_less_with_spamassassin() {
+    let (site, _) = send_one();
     let spamassassin = which("spamassassin");
-    if have(&spamassassin, "SpamAssassin") {
-        let out = Command::new(&spamassassin)
-            .args(["-t", "-L"])
-            .stdin(std::fs::File::open(site.path("issue.eml")).unwrap())
-            .output()
-            .unwrap();
-        let report = String::from_utf8_lossy(&out.stdout);
-        let status = report
-            .lines()
-            .find(|l| l.starts_with("X-Spam-Status:"))
-            .unwrap_or_else(|| panic!("no X-Spam-Status in:\n{report}"));
-        let score: f64 = status
-            .split("score=")
-            .nth(1)
-            .and_then(|s| s.split_whitespace().next())
-            .and_then(|s| s.parse().ok())
-            .unwrap_or_else(|| panic!("{status}"));
-        let details = report
-            .split("Content analysis details")
-            .nth(1)
-            .unwrap_or("");
-        assert!(score <= 1.0, "SpamAssassin score {score}:\n{details}");
-    }
+    require(&spamassassin, "SpamAssassin");
+    let out = Command::new(&spamassassin)
+        .args(["-t", "-L"])
+        .stdin(std::fs::File::open(site.path("issue.eml")).unwrap())
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    let status = report
+        .lines()
+        .find(|l| l.starts_with("X-Spam-Status:"))
+        .unwrap_or_else(|| panic!("no X-Spam-Status in:\n{report}"));
+    let score: f64 = status
+        .split("score=")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("{status}"));
+    let details = report
+        .split("Content analysis details")
+        .nth(1)
+        .unwrap_or("");
+    assert!(score <= 1.0, "SpamAssassin score {score}:\n{details}");
+}
 
-    // html-validate with only the email-specific rules off.
+/// html-validate with only the email-specific rules off.
+#[test]
+#[cfg_attr(
+    missing_html_validate,
+    ignore = "html-validate not installed: run scripts/install-test-deps.sh"
+)]
+fn a_sent_issue_passes_html_validate() {
+    let (site, raw) = send_one();
+    let html = MessageParser::default()
+        .parse(&raw)
+        .expect("parseable")
+        .body_html(0)
+        .unwrap()
+        .into_owned();
     let validator = repo().join("target/test-tools/node_modules/.bin/html-validate");
-    if have(&validator, "html-validate") {
-        let mut rules = serde_json::Map::new();
-        for (rule, _why) in EMAIL_RULES_OFF {
-            rules.insert(rule.to_string(), serde_json::json!("off"));
-        }
-        let config = serde_json::json!({"extends": ["html-validate:recommended"], "rules": rules});
-        site.write(".htmlvalidate.json", config.to_string());
-        site.write("issue.html", &html);
-        let out = Command::new(&validator)
-            .current_dir(site.dir.path())
-            .args(["--config", ".htmlvalidate.json", "issue.html"])
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "html-validate:\n{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
+    require(&validator, "html-validate");
+    let mut rules = serde_json::Map::new();
+    for (rule, _why) in EMAIL_RULES_OFF {
+        rules.insert(rule.to_string(), serde_json::json!("off"));
     }
+    let config = serde_json::json!({"extends": ["html-validate:recommended"], "rules": rules});
+    site.write(".htmlvalidate.json", config.to_string());
+    site.write("issue.html", &html);
+    let out = Command::new(&validator)
+        .current_dir(site.dir.path())
+        .args(["--config", ".htmlvalidate.json", "issue.html"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "html-validate:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

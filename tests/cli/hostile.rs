@@ -2,9 +2,12 @@
 //! shown, a line break never reaches a header, quotes survive the database
 //! unchanged.
 
-use super::send::{config, field, raw_headers, send_ok, site_with, subscribers};
-use super::smtp::TestSmtp;
-use super::{Site, output, shared_smtp};
+use super::send::send_ok;
+use super::support::db::db;
+use super::support::mail::{field, raw_headers};
+use super::support::site::{site_with, subscribers};
+use super::support::smtp::TestSmtp;
+use super::support::{Config, Site, output, run, shared_smtp};
 
 const SCRIPT: &str = "<script>alert(1)</script>";
 
@@ -41,7 +44,7 @@ fn a_name_with_markup_is_escaped_in_the_confirmation_mail_and_never_raw_in_the_i
 
     // The issue never shows a subscriber's name in its body.
     let smtp = TestSmtp::start();
-    let site = site_with(&config(&smtp.url(), "", ""), &[]);
+    let site = site_with(&Config::for_send(&smtp.url()), &[]);
     site.digest(&["subscribe", "hostile-issue@example.com", "--name", SCRIPT])
         .assert()
         .success();
@@ -54,18 +57,20 @@ fn a_name_with_markup_is_escaped_in_the_confirmation_mail_and_never_raw_in_the_i
 #[test]
 fn a_line_break_in_a_stored_name_never_reaches_a_header() {
     // The CLI, the import and the form refuse such a name; a database
-    // edited by hand is the last way in.
+    // edited by hand is the last way in. No command can store it, so this
+    // test writes it with SQL on purpose: it corrupts the data the way a
+    // hand edit would.
     let smtp = TestSmtp::start();
     let subs = subscribers(2);
-    let site = site_with(&config(&smtp.url(), "", ""), &subs);
-    let conn = rusqlite::Connection::open(site.path("subscribers/digest.db")).unwrap();
+    let site = site_with(&Config::for_send(&smtp.url()), &subs);
+    let conn = db(&site);
     conn.execute(
         "UPDATE subscribers SET name = ?1 WHERE email = ?2",
         ["Eve\r\nBcc: victim@example.net", subs[0].email.as_str()],
     )
     .unwrap();
     drop(conn);
-    let run = super::send::run(&site, &["send", "--week", "2026-W48"]);
+    let run = run(&site, &["send", "--week", "2026-W48"]);
     let injected = smtp.messages().iter().any(|m| {
         raw_headers(&m.raw)
             .iter()

@@ -1,19 +1,21 @@
 //! `digest preview`.
 
-use super::{Site, fixture, output, repo};
+use super::support::{Config, Site, fixture, output, repo, run, shared_smtp};
 
 /// The small fixture site with a config that pins every value the rendered
 /// email shows.
 fn small_site() -> Site {
     let site = Site::with_content(&fixture("small/content"));
-    site.write(
-        "digest.toml",
-        r#"[newsletter]
-name = "The AI Glossary Weekly"
-site_url = "https://glossary.example"
-public_url = "https://glossary.example/digest"
-postal_address = "AI Glossary, 1 Example Street, Springfield"
-"#,
+    site.config(
+        &Config::new()
+            .newsletter("name", "The AI Glossary Weekly")
+            .newsletter("site_url", "https://glossary.example")
+            .newsletter("public_url", "https://glossary.example/digest")
+            .newsletter(
+                "postal_address",
+                "AI Glossary, 1 Example Street, Springfield",
+            )
+            .smtp_url(&shared_smtp().url()),
     );
     site
 }
@@ -65,10 +67,7 @@ fn the_default_week_is_the_current_one_in_the_configured_time_zone() {
         output(&assert).0,
         "preview/2026-W49.html\npreview/2026-W49.txt\n"
     );
-    site.write(
-        "digest.toml",
-        "[newsletter]\ntimezone = \"America/Los_Angeles\"\n",
-    );
+    site.config(&Config::new().newsletter("timezone", "America/Los_Angeles"));
     let assert = site
         .digest(&["preview"])
         .env("DIGEST_NOW", late_sunday)
@@ -299,23 +298,27 @@ fn every_past_week_of_the_real_glossary_has_new_terms() {
     }
 }
 
-/// Freeze an issue into the site's database by hand, as `send` would.
-fn freeze(site: &Site, week: &str, subject: &str, featured: &str, new_terms: &[&str]) {
-    site.digest(&["subscribe", "reader@example.com"])
-        .assert()
-        .success();
-    let conn = rusqlite::Connection::open(site.path("subscribers/digest.db")).unwrap();
-    conn.execute(
-        "INSERT INTO issues (week, subject, featured, new_terms, created_at) VALUES (?1, ?2, ?3, ?4, '2026-11-22T12:00:00Z')",
-        rusqlite::params![week, subject, featured, serde_json::to_string(new_terms).unwrap()],
-    )
-    .unwrap();
+/// Send `week` featuring `featured` to one subscriber, the way a user does,
+/// with `subject` as the subject template (removed again afterwards): the
+/// issue is frozen in the site's database.
+fn send_issue(site: &Site, week: &str, subject: &str, featured: &str) {
+    let subscribe = run(site, &["subscribe", "preview-reader@example.com"]);
+    assert_eq!(subscribe.code, 0, "{subscribe:#?}");
+    site.write("templates/subject.txt", subject);
+    let send = run(site, &["send", "--week", week, "--feature", featured]);
+    std::fs::remove_file(site.path("templates/subject.txt")).unwrap();
+    assert_eq!(send.code, 0, "{send:#?}");
+    assert!(
+        send.stdout
+            .starts_with(&format!("{week}: sent 1, failed 0,")),
+        "{send:#?}"
+    );
 }
 
 #[test]
 fn preview_honours_the_issues_already_sent() {
     let site = small_site();
-    freeze(&site, "2026-W47", "Old subject", "tokens", &["embeddings"]);
+    send_issue(&site, "2026-W47", "Old subject", "tokens");
     let before = std::fs::read(site.path("subscribers/digest.db")).unwrap();
     // W48 follows W47: tokens was featured, so the rotation moves on, and
     // everything added since W47's Sunday is new.

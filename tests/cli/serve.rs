@@ -30,7 +30,11 @@ use rusqlite::OptionalExtension as _;
 use tempfile::TempDir;
 use tower::ServiceExt as _;
 
-use super::{Site, fixture, output, shared_smtp};
+use super::support::config::Config as DigestToml;
+use super::support::db::open;
+use super::support::ports::{closed_port, free_port};
+use super::support::run::{digest_in, finish, to_std};
+use super::support::{Site, fixture, output, shared_smtp};
 
 const PUBLIC_URL: &str = "https://glossary.example/digest";
 const SUBJECT: &str = "Confirm your subscription to The AI Glossary Weekly";
@@ -124,20 +128,7 @@ struct Web {
 impl Web {
     fn new() -> Web {
         let dir = tempfile::tempdir().expect("temp dir");
-        let text = format!(
-            "[newsletter]\n\
-             site_url = \"https://glossary.example\"\n\
-             public_url = \"{PUBLIC_URL}\"\n\
-             [smtp]\n\
-             url = \"{}\"\n\
-             timeout_secs = 5\n\
-             [paths]\n\
-             content = {:?}\n\
-             database = {:?}\n",
-            shared_smtp().url(),
-            fixture("small/content").display().to_string(),
-            dir.path().join("digest.db").display().to_string(),
-        );
+        let text = Web::config(&dir, &shared_smtp().url()).text();
         let config = Config::parse(&text, Some(&dir.path().join("digest.toml"))).expect("config");
         let content = config.paths.content.clone();
         let glossary = glossary_digest::content::load(&content)
@@ -158,6 +149,16 @@ impl Web {
             app: router(Arc::new(state)),
             dir,
         }
+    }
+
+    /// The configuration of the router's site, sending through `smtp_url`.
+    fn config(dir: &TempDir, smtp_url: &str) -> DigestToml {
+        DigestToml::new()
+            .newsletter("site_url", "https://glossary.example")
+            .newsletter("public_url", PUBLIC_URL)
+            .smtp_url(smtp_url)
+            .paths("content", fixture("small/content"))
+            .paths("database", dir.path().join("digest.db"))
     }
 
     async fn call(&self, request: Request<Body>) -> Reply {
@@ -261,7 +262,7 @@ impl Web {
     }
 
     fn db(&self) -> rusqlite::Connection {
-        rusqlite::Connection::open(self.db_path()).expect("database")
+        open(&self.db_path())
     }
 
     fn row(&self, email: &str) -> Option<Row> {
@@ -293,7 +294,9 @@ impl Web {
             .unwrap()
     }
 
-    /// Pretend the last confirmation mail to `email` went out `ago`.
+    /// Pretend the last confirmation mail to `email` went out `ago`. No
+    /// command can backdate it and the router's clock is the wall clock,
+    /// so this one write is SQL.
     fn confirmation_sent(&self, email: &str, ago: chrono::Duration) {
         let changed = self
             .db()
@@ -305,21 +308,49 @@ impl Web {
         assert_eq!(changed, 1);
     }
 
-    /// Freeze an issue as `send` does; `started`: its sending has begun.
-    fn freeze(&self, week: &str, subject: &str, featured: &str, new_terms: &[&str], started: bool) {
-        self.db()
-            .execute(
-                "INSERT INTO issues (week, subject, featured, new_terms, created_at, sent_started_at)
-                 VALUES (?1, ?2, ?3, ?4, '2026-11-22T12:00:00Z', ?5)",
-                rusqlite::params![
-                    week,
-                    subject,
-                    featured,
-                    serde_json::to_string(new_terms).unwrap(),
-                    started.then_some("2026-11-29T12:00:00Z"),
-                ],
-            )
-            .unwrap();
+    /// `digest send --week WEEK --feature FEATURED` on this database, on
+    /// the Sunday of that week, with `subject` as the subject template: the
+    /// issue is frozen the way a user freezes it, and needs an active
+    /// subscriber. `reached`: the SMTP server (the shared one) took the
+    /// mail, so the issue's sending has begun; otherwise the server was
+    /// unreachable, and the issue is frozen but not started.
+    fn send(&self, week: &str, subject: &str, featured: &str, reached: bool) {
+        let (year, number) = week.split_once("-W").expect("YYYY-Www");
+        let sunday = chrono::NaiveDate::from_isoywd_opt(
+            year.parse().unwrap(),
+            number.parse().unwrap(),
+            chrono::Weekday::Sun,
+        )
+        .expect("a week");
+        let smtp_url = if reached {
+            shared_smtp().url()
+        } else {
+            format!("smtp://127.0.0.1:{}", closed_port())
+        };
+        let dir = self.dir.path();
+        std::fs::write(
+            dir.join("digest.toml"),
+            Web::config(&self.dir, &smtp_url).text(),
+        )
+        .unwrap();
+        std::fs::create_dir_all(dir.join("templates")).unwrap();
+        std::fs::write(dir.join("templates/subject.txt"), subject).unwrap();
+        let mut cmd = digest_in(dir, &["send", "--week", week, "--feature", featured]);
+        cmd.env("DIGEST_NOW", format!("{sunday}T12:00:00Z"));
+        let run = finish(cmd);
+        if reached {
+            assert_eq!(run.code, 0, "{run:#?}");
+            assert!(
+                run.stdout.starts_with(&format!("{week}: sent ")),
+                "{run:#?}"
+            );
+        } else {
+            assert_eq!(run.code, 1, "{run:#?}");
+            assert!(
+                run.stderr.contains("cannot reach the SMTP server"),
+                "{run:#?}"
+            );
+        }
     }
 }
 
@@ -941,21 +972,10 @@ async fn the_archive_lists_the_sent_issues_newest_first() {
         .assert_status(StatusCode::OK)
         .assert_contains("No issue has been sent yet.");
 
-    web.freeze(
-        "2026-W47",
-        "Week 47: Tokens",
-        "tokens",
-        &["embeddings"],
-        true,
-    );
-    web.freeze(
-        "2026-W48",
-        "Week 48: Embeddings",
-        "embeddings",
-        &["rag"],
-        true,
-    );
-    web.freeze("2026-W49", "Week 49: not sent yet", "rag", &[], false);
+    web.active("serve-archive@example.com").await;
+    web.send("2026-W47", "Week 47: Tokens", "tokens", true);
+    web.send("2026-W48", "Week 48: Embeddings", "embeddings", true);
+    web.send("2026-W49", "Week 49: not sent yet", "rag", false);
     let page = web.get("/digest/archive").await;
     page.assert_status(StatusCode::OK)
         .assert_contains(&format!(
@@ -982,13 +1002,7 @@ async fn an_archived_issue_is_the_web_version_without_any_personal_link() {
             .await
             .is_check_inbox()
     );
-    web.freeze(
-        "2026-W48",
-        "Week 48: Embeddings",
-        "embeddings",
-        &["rag"],
-        true,
-    );
+    web.send("2026-W48", "Week 48: Embeddings", "embeddings", true);
 
     let page = web.get("/digest/archive/2026-W48").await;
     page.assert_status(StatusCode::OK)
@@ -1032,8 +1046,9 @@ async fn an_archived_issue_is_the_web_version_without_any_personal_link() {
 #[tokio::test(flavor = "multi_thread")]
 async fn archive_weeks_that_are_unsent_unknown_or_garbage_are_404() {
     let web = Web::new();
-    web.freeze("2026-W48", "Week 48", "embeddings", &["rag"], true);
-    web.freeze("2026-W49", "Week 49", "rag", &[], false);
+    web.active("serve-archive-weeks@example.com").await;
+    web.send("2026-W48", "Week 48", "embeddings", true);
+    web.send("2026-W49", "Week 49", "rag", false);
     let unsent = web.get("/digest/archive/2026-W49").await;
     unsent
         .assert_status(StatusCode::NOT_FOUND)
@@ -1093,12 +1108,10 @@ async fn an_unknown_path_gets_the_404_page() {
 async fn subscribe_pending_on_the_command_line_sends_the_same_confirmation_mail() {
     let email = "serve-cli@example.com";
     let site = Site::new();
-    site.write(
-        "digest.toml",
-        format!(
-            "[newsletter]\npublic_url = \"{PUBLIC_URL}\"\n[smtp]\nurl = \"{}\"\ntimeout_secs = 5\n",
-            shared_smtp().url()
-        ),
+    site.config(
+        &DigestToml::new()
+            .newsletter("public_url", PUBLIC_URL)
+            .smtp_url(&shared_smtp().url()),
     );
     let assert = site
         .digest(&["subscribe", email, "--pending"])
@@ -1110,8 +1123,7 @@ async fn subscribe_pending_on_the_command_line_sends_the_same_confirmation_mail(
     );
     settle();
     assert_eq!(shared_smtp().count_for(email), 1);
-    let token: String = rusqlite::Connection::open(site.path("subscribers/digest.db"))
-        .unwrap()
+    let token: String = super::support::db::db(&site)
         .query_row(
             "SELECT confirm_token FROM subscribers WHERE email = ?1",
             [email],
@@ -1159,32 +1171,16 @@ fn http(port: u16, request: &str) -> std::io::Result<String> {
     Ok(response)
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 #[test]
 fn the_server_binary_answers_warns_about_plain_http_and_stops_on_sigterm() {
     let site = Site::with_content(&fixture("small/content"));
     let port = free_port();
-    site.write(
-        "digest.toml",
-        format!(
-            "[newsletter]\npublic_url = \"http://127.0.0.1:{port}/digest\"\n[smtp]\nurl = \"{}\"\ntimeout_secs = 5\n",
-            shared_smtp().url()
-        ),
+    site.config(
+        &DigestToml::new()
+            .newsletter("public_url", format!("http://127.0.0.1:{port}/digest"))
+            .smtp_url(&shared_smtp().url()),
     );
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_digest"))
-        .current_dir(site.dir.path())
-        .env_remove("DIGEST_CONFIG")
-        .env_remove("DIGEST_DB")
-        .env_remove("RUST_LOG")
-        .env("DIGEST_NOW", "2026-11-29T12:00:00Z")
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+    let child = to_std(&site.digest(&["serve", "--listen", &format!("127.0.0.1:{port}")]))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())

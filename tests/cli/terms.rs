@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 
-use crate::{Site, fixture, output, repo};
+use crate::support::{Site, fixture, output, repo};
 
 /// The broken glossaries, sorted by folder name.
 fn invalid_sites() -> Vec<PathBuf> {

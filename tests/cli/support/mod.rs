@@ -1,0 +1,31 @@
+//! What the command modules share, in one place:
+//!
+//! - [`site`]: the temporary site (folder, config, content, database) every
+//!   test starts from, and the generated subscriber lists;
+//! - [`config`]: a builder for `digest.toml`;
+//! - [`run`]: `digest` as a test runs it (pinned clock, clean environment)
+//!   and its exit code, standard output and error;
+//! - [`ports`]: free and closed ports on 127.0.0.1;
+//! - [`db`]: reading the database (for assertions) and the subscriber list;
+//! - [`mail`]: header fields of raw messages;
+//! - [`dkim`]: the DKIM verification by dkimpy;
+//! - [`smtp`]: the in-process SMTP server;
+//! - [`fmt`]: numbers as the commands print them.
+//!
+//! The external tools some tests need (Chromium, SpamAssassin, dkimpy,
+//! html-validate) are looked for by `build.rs`: a test whose tool is missing
+//! is compiled `#[ignore]`d outside CI (see there).
+
+pub mod config;
+pub mod db;
+pub mod dkim;
+pub mod fmt;
+pub mod mail;
+pub mod ports;
+pub mod run;
+pub mod site;
+pub mod smtp;
+
+pub use config::Config;
+pub use run::{Run, finish, output, run};
+pub use site::{Site, copy_dir, fixture, repo, shared_smtp};
