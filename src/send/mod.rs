@@ -29,7 +29,7 @@ use crate::mail::MessageFactory;
 use crate::store::{Ledger, Store};
 use crate::token::Token;
 use crate::transport::outbox::{Outbox, Tally};
-use crate::transport::{Outgoing, Transport};
+use crate::transport::{Connection as _, Outgoing, Transport};
 use crate::week::IssueWeek;
 
 /// What a Sunday run did, with the ledger's view after it.
@@ -44,10 +44,10 @@ pub struct IssueReport {
 
 /// Deliver every queued row of `week`'s frozen issue, under its lease.
 #[allow(clippy::too_many_arguments)]
-pub async fn send_issue<T: Transport>(
+pub async fn send_issue<C: Compose, T: Transport>(
     store: Store,
     week: IssueWeek,
-    factory: MessageFactory,
+    factory: C,
     transport: T,
     settings: Settings,
     bounce_after: u32,
@@ -60,6 +60,15 @@ pub async fn send_issue<T: Transport>(
     if let Err(e) = take_lease(&ledger, &holder, &*progress, clock, &signal).await {
         let _ = ledger.finish(&holder.to_string(), clock.stamp(), bounce_after);
         return Err(e);
+    }
+    // Before anything is marked: an unreachable server or refused
+    // credentials fail the run with the issue not even started.
+    match transport.connect().await {
+        Ok(conn) => conn.close().await,
+        Err(e) => {
+            let _ = ledger.finish(&holder.to_string(), clock.stamp(), bounce_after);
+            return Err(anyhow::Error::new(e));
+        }
     }
     let queued = ledger.start(clock.stamp()).await;
     let queued = match queued {
@@ -74,8 +83,6 @@ pub async fn send_issue<T: Transport>(
         holder,
         clock,
     };
-    // Before any row is taken: an unreachable server or refused
-    // credentials fail the run with nothing marked.
     progress.start(queued);
     let (run, queue) = match deliver(
         queue,
@@ -213,10 +220,10 @@ pub struct TestResult {
 
 /// Send the issue now to `addresses` (not subscribers): the editor's look
 /// before Sunday. Nothing is read from or written to the database.
-pub async fn test_send<T: Transport>(
+pub async fn test_send<C: Compose, T: Transport>(
     addresses: &[String],
     role: Option<crate::role::Role>,
-    factory: MessageFactory,
+    factory: C,
     transport: T,
     settings: Settings,
     clock: Clock,
@@ -292,6 +299,9 @@ pub async fn send_one<T: Transport>(
     let recorded = queue.into_results().pop().and_then(|(_, r)| r);
     answer(recorded).map_err(anyhow::Error::msg)
 }
+
+#[cfg(test)]
+mod tests;
 
 fn answer(recorded: Option<Recorded>) -> Result<String, String> {
     match recorded.map(|r| r.outcome) {

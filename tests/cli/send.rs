@@ -1063,3 +1063,124 @@ fn on_a_terminal_the_run_shows_a_progress_bar() {
     );
     assert_each_exactly_once(&smtp, &subs);
 }
+
+// ------------------------------------------------------------ --test --
+
+#[test]
+fn a_test_send_mails_only_the_given_addresses_and_leaves_the_database_as_it_was() {
+    let smtp = TestSmtp::start();
+    let (site, _) = send_site(&smtp, 5);
+    let before = std::fs::read(site.path(DB)).unwrap();
+    let run = send(
+        &site,
+        &[
+            "--test",
+            "editor@example.com",
+            "--test",
+            "Boss@Example.com",
+            "--role",
+            "executive",
+        ],
+    );
+    assert_eq!(run.code, 0, "{run:#?}");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", run.stdout);
+    assert!(
+        lines[0].starts_with("sent to editor@example.com: 250"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].starts_with("sent to Boss@example.com: 250"),
+        "{}",
+        lines[1]
+    );
+
+    let messages = smtp.messages();
+    let mut to: Vec<String> = messages.iter().flat_map(|m| m.rcpt_to.clone()).collect();
+    to.sort();
+    assert_eq!(to, ["Boss@example.com", "editor@example.com"]);
+    for m in &messages {
+        assert_eq!(field(&m.raw, "Subject"), format!("[TEST] {SUBJECT}"));
+        assert_eq!(
+            field(&m.raw, "List-Unsubscribe"),
+            format!("<{UNSUBSCRIBE}preview>")
+        );
+        let parsed = MessageParser::default().parse(&m.raw).unwrap();
+        let text = parsed.body_text(0).unwrap();
+        assert!(text.contains(&format!("{UNSUBSCRIBE}preview")), "{text}");
+    }
+    // Not frozen, nothing queued, not a byte of the database changed.
+    assert_eq!(std::fs::read(site.path(DB)).unwrap(), before);
+    assert_eq!(run_history(&site), "[]");
+}
+
+fn run_history(site: &Site) -> String {
+    let history = run(site, &["history", "--format", "json"]);
+    assert_eq!(history.code, 0, "{history:#?}");
+    history.stdout.trim().to_string()
+}
+
+#[test]
+fn a_test_send_works_without_a_database_and_creates_none() {
+    let smtp = TestSmtp::start();
+    let site = Site::with_content(&fixture("small/content"));
+    site.config(&Config::for_send(&smtp.url()));
+    let run = send(&site, &["--test", "editor@example.com"]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert!(
+        run.stdout.starts_with("sent to editor@example.com: 250"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(smtp.messages().len(), 1);
+    assert!(!site.path(DB).exists(), "a test send created the database");
+}
+
+#[test]
+fn a_refused_test_address_is_named_with_the_reply_and_exits_1() {
+    let smtp = TestSmtp::start();
+    smtp.rule("nobody@example.com", Rule::PermFail);
+    let site = Site::with_content(&fixture("small/content"));
+    site.config(&Config::for_send(&smtp.url()));
+    let run = send(
+        &site,
+        &[
+            "--test",
+            "editor@example.com",
+            "--test",
+            "nobody@example.com",
+        ],
+    );
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(
+        run.stdout.contains("sent to editor@example.com: 250"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("refused nobody@example.com: ") && run.stdout.contains("550"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr
+            .contains("1 of 2 test addresses were not accepted"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_test_send_to_a_bad_address_is_bad_input() {
+    let site = Site::with_content(&fixture("small/content"));
+    let run = send(&site, &["--test", "not-an-address"]);
+    assert_eq!(run.code, 2, "{run:#?}");
+    assert!(
+        run.stderr.contains("--test not-an-address: "),
+        "{}",
+        run.stderr
+    );
+    let both = send(&site, &["--test", "a@example.com", "--dry-run"]);
+    assert_eq!(both.code, 2, "{both:#?}");
+}
