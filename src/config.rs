@@ -118,7 +118,7 @@ struct RawSend {
     concurrency: Option<Spanned<u32>>,
     rate_per_second: Option<Spanned<f64>>,
     max_attempts: Option<Spanned<u32>>,
-    retry_base_ms: Option<u64>,
+    retry_base_ms: Option<Spanned<u64>>,
     bounce_after: Option<Spanned<u32>>,
 }
 
@@ -272,7 +272,20 @@ pub struct Dkim {
 #[derive(Debug, Clone)]
 pub struct Serve {
     pub listen: SocketAddr,
+    /// At most a year.
     pub confirm_expiry_hours: u64,
+}
+
+impl Serve {
+    /// How long a confirmation link stays valid.
+    pub fn confirm_expiry(&self) -> chrono::Duration {
+        chrono::Duration::hours(self.confirm_expiry_hours.min(8760) as i64)
+    }
+
+    /// The same, in whole days, as the mail tells the reader.
+    pub fn confirm_expiry_days(&self) -> u64 {
+        self.confirm_expiry_hours.div_ceil(24)
+    }
 }
 
 pub const DEFAULT_FILE: &str = "digest.toml";
@@ -467,44 +480,87 @@ impl Config {
             },
         );
 
-        let mut positive = |key: &str, value: &Option<Spanned<u32>>, default: u32| -> u32 {
+        // Numbers must lie in a range that makes sense for a newsletter;
+        // outside it they are mistakes (and some would overflow timers).
+        fn within<T: Copy + PartialOrd + std::fmt::Display>(
+            problems: &mut Vec<Problem>,
+            problem: &dyn Fn(usize, String) -> Problem,
+            key: &str,
+            value: &Option<Spanned<T>>,
+            (min, max, default): (T, T, T),
+            unit: &str,
+        ) -> T {
             match value {
-                Some(v) if *v.get_ref() == 0 => {
+                Some(v) if !(*v.get_ref() >= min && *v.get_ref() <= max) => {
                     problems.push(problem(
                         v.span().start,
-                        format!("`{key}` must be at least 1"),
+                        format!("`{key}` must be between {min} and {max}{unit}"),
                     ));
                     default
                 }
                 Some(v) => *v.get_ref(),
                 None => default,
             }
-        };
-        let concurrency = positive("send.concurrency", &raw.send.concurrency, 8);
-        let max_attempts = positive("send.max_attempts", &raw.send.max_attempts, 4);
-        let bounce_after = positive("send.bounce_after", &raw.send.bounce_after, 2);
-        let rate_per_second = match raw.send.rate_per_second {
-            Some(v) if !(v.get_ref().is_finite() && *v.get_ref() > 0.0) => {
-                problems.push(problem(
-                    v.span().start,
-                    "`send.rate_per_second` must be a positive number of messages per second, e.g. 14".into(),
-                ));
-                None
-            }
-            Some(v) => Some(*v.get_ref()),
-            None => None,
-        };
-        let timeout_secs = match raw.smtp.timeout_secs {
-            Some(v) if *v.get_ref() == 0 => {
-                problems.push(problem(
-                    v.span().start,
-                    "`smtp.timeout_secs` must be at least 1".into(),
-                ));
-                30
-            }
-            Some(v) => *v.get_ref(),
-            None => 30,
-        };
+        }
+        let p = &mut problems;
+        let concurrency = within(
+            p,
+            &problem,
+            "send.concurrency",
+            &raw.send.concurrency,
+            (1, 1000, 8),
+            " connections",
+        );
+        let max_attempts = within(
+            p,
+            &problem,
+            "send.max_attempts",
+            &raw.send.max_attempts,
+            (1, 100, 4),
+            "",
+        );
+        let bounce_after = within(
+            p,
+            &problem,
+            "send.bounce_after",
+            &raw.send.bounce_after,
+            (1, 1000, 2),
+            " issues",
+        );
+        let retry_base_ms = within(
+            p,
+            &problem,
+            "send.retry_base_ms",
+            &raw.send.retry_base_ms,
+            (0, 3_600_000, 1000),
+            " ms",
+        );
+        let rate_per_second = raw.send.rate_per_second.as_ref().map(|_| {
+            within(
+                p,
+                &problem,
+                "send.rate_per_second",
+                &raw.send.rate_per_second,
+                (0.01, 1_000_000.0, 1.0),
+                " messages per second, e.g. 14",
+            )
+        });
+        let timeout_secs = within(
+            p,
+            &problem,
+            "smtp.timeout_secs",
+            &raw.smtp.timeout_secs,
+            (1, 3600, 30),
+            " seconds",
+        );
+        let confirm_expiry_hours = within(
+            p,
+            &problem,
+            "serve.confirm_expiry_hours",
+            &raw.serve.confirm_expiry_hours,
+            (1, 8760, 168),
+            " hours (a year)",
+        );
 
         let dkim = match (
             raw.dkim.domain,
@@ -556,16 +612,13 @@ impl Config {
                 concurrency,
                 rate_per_second,
                 max_attempts,
-                retry_base: Duration::from_millis(raw.send.retry_base_ms.unwrap_or(1000)),
+                retry_base: Duration::from_millis(retry_base_ms),
                 bounce_after,
             },
             dkim,
             serve: Serve {
                 listen,
-                confirm_expiry_hours: raw
-                    .serve
-                    .confirm_expiry_hours
-                    .map_or(168, |v| v.into_inner()),
+                confirm_expiry_hours,
             },
         })
     }
@@ -765,7 +818,19 @@ mod tests {
             ),
             (
                 "[send]\nconcurrency = 0\n",
-                "site/digest.toml:2: `send.concurrency` must be at least 1",
+                "site/digest.toml:2: `send.concurrency` must be between 1 and 1000 connections",
+            ),
+            (
+                "[send]\nrate_per_second = 1e-300\n",
+                "site/digest.toml:2: `send.rate_per_second` must be between 0.01 and 1000000",
+            ),
+            (
+                "[send]\nretry_base_ms = 18446744073709551615\n",
+                "site/digest.toml:2: `send.retry_base_ms` must be between 0 and 3600000 ms",
+            ),
+            (
+                "[serve]\nconfirm_expiry_hours = 99999999999\n",
+                "site/digest.toml:2: `serve.confirm_expiry_hours` must be between 1 and 8760",
             ),
             (
                 "[send]\nconcurrency = \"8\"\n",

@@ -88,7 +88,7 @@ fn opt_in(
     let templates = Templates::load(&config.paths.templates)?;
     let dkim = config.dkim.as_ref().map(dkim_config).transpose()?;
     let url = config.newsletter.public_url.confirm(token.as_str());
-    let days = config.serve.confirm_expiry_hours.div_ceil(24);
+    let days = config.serve.confirm_expiry_days();
     let message = confirmation(
         &config.newsletter,
         &templates,

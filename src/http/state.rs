@@ -70,11 +70,11 @@ impl AppState {
     }
 
     pub fn expiry(&self) -> chrono::Duration {
-        chrono::Duration::hours(self.config.serve.confirm_expiry_hours as i64)
+        self.config.serve.confirm_expiry()
     }
 
     pub fn expiry_days(&self) -> u64 {
-        self.config.serve.confirm_expiry_hours.div_ceil(24)
+        self.config.serve.confirm_expiry_days()
     }
 
     pub fn page(

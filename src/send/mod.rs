@@ -7,7 +7,7 @@
 //! this machine is taken over at once; elsewhere its lease expires.
 
 pub mod engine;
-mod pace;
+pub mod pace;
 pub mod queue;
 
 use std::sync::Arc;
