@@ -17,6 +17,10 @@
 //! The script runs again when `CI` or `PATH` changes, or when this file is
 //! touched (`scripts/install-test-deps.sh` touches it after installing
 //! something). It uses no crate and starts at most one process (python3).
+//!
+//! It also lists the built-in templates: every `.html` and `.txt` file
+//! under `templates/` is embedded in the binary (`render::BUILTINS`), so a
+//! template added to the folder is built in without a list to keep.
 
 use std::env;
 use std::path::{Path, PathBuf};
@@ -31,6 +35,7 @@ const CFGS: [&str; 5] = [
 ];
 
 fn main() {
+    embed_templates();
     println!("cargo::rerun-if-env-changed=CI");
     println!("cargo::rerun-if-env-changed=PATH");
     println!("cargo::rerun-if-changed=build.rs");
@@ -84,5 +89,43 @@ fn python_modules() -> (bool, bool) {
             )
         }
         _ => (false, false),
+    }
+}
+
+/// Write `$OUT_DIR/builtin_templates.rs`: `(name, include_str!(path))` for
+/// every template under `templates/`, sorted by name.
+fn embed_templates() {
+    let root = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
+    let dir = root.join("templates");
+    println!("cargo::rerun-if-changed=templates");
+    let mut found = Vec::new();
+    collect_templates(&dir, &dir, &mut found);
+    found.sort();
+    let mut out = String::from("&[\n");
+    for (name, path) in found {
+        out.push_str(&format!("    ({name:?}, include_str!({path:?})),\n"));
+    }
+    out.push_str("]\n");
+    let target =
+        PathBuf::from(env::var_os("OUT_DIR").expect("set by cargo")).join("builtin_templates.rs");
+    std::fs::write(&target, out).expect("OUT_DIR is writable");
+}
+
+fn collect_templates(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            collect_templates(root, &path, out);
+        } else if matches!(
+            path.extension().and_then(|e| e.to_str()),
+            Some("html" | "txt")
+        ) && let Ok(rel) = path.strip_prefix(root)
+        {
+            let name = rel.to_string_lossy().replace('\\', "/");
+            out.push((name, path.to_string_lossy().into_owned()));
+        }
     }
 }

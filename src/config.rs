@@ -19,56 +19,11 @@ use toml::Spanned;
 use toml::de::DeTable;
 
 use crate::error::{Problem, Problems, line_of, nearest};
-use crate::toml_keys::{Schema, unknown_keys};
+use crate::toml_keys::{Schema, schema_of, unknown_keys};
 use crate::urls::PublicUrl;
 
-static NEWSLETTER: Schema = Schema {
-    keys: &[
-        ("name", None),
-        ("from", None),
-        ("reply_to", None),
-        ("site_url", None),
-        ("public_url", None),
-        ("timezone", None),
-        ("postal_address", None),
-        ("list_id", None),
-    ],
-};
-static PATHS: Schema = Schema {
-    keys: &[("content", None), ("templates", None), ("database", None)],
-};
-static SMTP: Schema = Schema {
-    keys: &[("url", None), ("timeout_secs", None), ("ca_file", None)],
-};
-static SEND: Schema = Schema {
-    keys: &[
-        ("concurrency", None),
-        ("rate_per_second", None),
-        ("max_attempts", None),
-        ("retry_base_ms", None),
-        ("bounce_after", None),
-    ],
-};
-static DKIM: Schema = Schema {
-    keys: &[
-        ("domain", None),
-        ("selector", None),
-        ("private_key_file", None),
-    ],
-};
-static SERVE: Schema = Schema {
-    keys: &[("listen", None), ("confirm_expiry_hours", None)],
-};
-static CONFIG: Schema = Schema {
-    keys: &[
-        ("newsletter", Some(&NEWSLETTER)),
-        ("paths", Some(&PATHS)),
-        ("smtp", Some(&SMTP)),
-        ("send", Some(&SEND)),
-        ("dkim", Some(&DKIM)),
-        ("serve", Some(&SERVE)),
-    ],
-};
+/// The keys `digest.toml` may hold, read from [`Raw`] itself.
+static CONFIG: std::sync::LazyLock<Schema> = std::sync::LazyLock::new(schema_of::<Raw>);
 
 type S = Option<Spanned<String>>;
 

@@ -21,60 +21,9 @@ use crate::content::{Glossary, Term, markdown};
 use crate::role::Role;
 use crate::select::Selection;
 
-/// The templates embedded in the binary, by name.
-pub const BUILTINS: &[(&str, &str)] = &[
-    ("digest.html", include_str!("../templates/digest.html")),
-    ("digest.txt", include_str!("../templates/digest.txt")),
-    ("subject.txt", include_str!("../templates/subject.txt")),
-    (
-        "partials/featured.html",
-        include_str!("../templates/partials/featured.html"),
-    ),
-    (
-        "partials/footer.html",
-        include_str!("../templates/partials/footer.html"),
-    ),
-    (
-        "partials/footer.txt",
-        include_str!("../templates/partials/footer.txt"),
-    ),
-    ("confirm.html", include_str!("../templates/confirm.html")),
-    ("confirm.txt", include_str!("../templates/confirm.txt")),
-    ("web/base.html", include_str!("../templates/web/base.html")),
-    ("web/form.html", include_str!("../templates/web/form.html")),
-    (
-        "web/check_inbox.html",
-        include_str!("../templates/web/check_inbox.html"),
-    ),
-    (
-        "web/confirmed.html",
-        include_str!("../templates/web/confirmed.html"),
-    ),
-    (
-        "web/unsubscribe.html",
-        include_str!("../templates/web/unsubscribe.html"),
-    ),
-    (
-        "web/unsubscribed.html",
-        include_str!("../templates/web/unsubscribed.html"),
-    ),
-    (
-        "web/archive.html",
-        include_str!("../templates/web/archive.html"),
-    ),
-    (
-        "web/not_found.html",
-        include_str!("../templates/web/not_found.html"),
-    ),
-    (
-        "web/too_many.html",
-        include_str!("../templates/web/too_many.html"),
-    ),
-    (
-        "web/error.html",
-        include_str!("../templates/web/error.html"),
-    ),
-];
+/// The templates embedded in the binary, by name: every `.html` and `.txt`
+/// file under `templates/`, listed by the build script.
+pub const BUILTINS: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/builtin_templates.rs"));
 
 /// Column width of the plain-text part.
 pub const TEXT_WIDTH: usize = 72;
@@ -109,9 +58,9 @@ impl Templates {
         Ok(Templates { tera })
     }
 
-    /// Built-ins only.
-    pub fn builtin() -> Templates {
-        Templates::load(Path::new("")).expect("built-in templates compile")
+    /// Built-ins only. They compile: `the_builtin_templates_compile` checks.
+    pub fn builtin() -> anyhow::Result<Templates> {
+        Templates::load(Path::new(""))
     }
 
     /// Render any template by name (web pages, the confirmation mail).
@@ -138,11 +87,10 @@ fn collect_dir(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) -> a
         if !is_template {
             continue;
         }
-        let name = path
-            .strip_prefix(root)
-            .expect("inside root")
-            .to_string_lossy()
-            .replace('\\', "/");
+        let Ok(rel) = path.strip_prefix(root) else {
+            continue;
+        };
+        let name = rel.to_string_lossy().replace('\\', "/");
         let src = std::fs::read_to_string(&path)
             .with_context(|| format!("cannot read template {} (is it UTF-8?)", path.display()))?;
         out.insert(name, src);
@@ -532,6 +480,26 @@ pub fn tidy_text(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_template_in_the_folder_is_built_in_and_compiles() {
+        let names: Vec<&str> = BUILTINS.iter().map(|(n, _)| *n).collect();
+        for expected in [
+            "digest.html",
+            "digest.txt",
+            "subject.txt",
+            "partials/footer.txt",
+            "web/form.html",
+            "confirm.html",
+        ] {
+            assert!(
+                names.contains(&expected),
+                "{expected} missing from {names:?}"
+            );
+        }
+        assert!(!names.iter().any(|n| n.ends_with(".md")));
+        Templates::builtin().unwrap();
+    }
 
     #[test]
     fn preheaders_are_cut_at_a_word() {

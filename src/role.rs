@@ -43,19 +43,18 @@ impl fmt::Display for Role {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("unknown role `{0}`; use one of technical_lead, business_owner, executive")]
+#[error("unknown role `{0}`; use one of {names}", names = Role::ALL.map(Role::as_str).join(", "))]
 pub struct UnknownRole(pub String);
 
 impl FromStr for Role {
     type Err = UnknownRole;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim() {
-            "technical_lead" => Ok(Role::TechnicalLead),
-            "business_owner" => Ok(Role::BusinessOwner),
-            "executive" => Ok(Role::Executive),
-            other => Err(UnknownRole(other.to_string())),
-        }
+        let s = s.trim();
+        Role::ALL
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| UnknownRole(s.to_string()))
     }
 }
 

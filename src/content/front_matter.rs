@@ -13,37 +13,24 @@ use toml::de::DeTable;
 
 use super::term::{Example, Faq, Roles, Term, TermLines};
 use crate::error::{Problem, line_of};
-use crate::toml_keys::{Schema, unknown_keys};
+use crate::role::Role;
+use crate::toml_keys::{Schema, schema_of, unknown_keys};
 
 const DELIMITER: &str = "+++";
 
-static ROLES: Schema = Schema {
-    keys: &[
-        ("technical_lead", None),
-        ("business_owner", None),
-        ("executive", None),
-    ],
-};
-static EXAMPLE: Schema = Schema {
-    keys: &[("title", None), ("body", None)],
-};
-static FAQ: Schema = Schema {
-    keys: &[("q", None), ("a", None)],
-};
-static FRONT_MATTER: Schema = Schema {
-    keys: &[
-        ("title", None),
-        ("slug", None),
-        ("summary", None),
-        ("added", None),
-        ("tags", None),
-        ("related", None),
-        ("feature_on", None),
-        ("roles", Some(&ROLES)),
-        ("example", Some(&EXAMPLE)),
-        ("faq", Some(&FAQ)),
-    ],
-};
+/// The front matter's keys, read from [`RawTerm`] itself; `[roles]` takes
+/// one key per [`Role`].
+static FRONT_MATTER: std::sync::LazyLock<Schema> = std::sync::LazyLock::new(|| {
+    let mut schema = schema_of::<RawTerm>();
+    for (key, child) in &mut schema.keys {
+        if *key == "roles" {
+            *child = Some(Schema {
+                keys: Role::ALL.iter().map(|r| (r.as_str(), None)).collect(),
+            });
+        }
+    }
+    schema
+});
 
 #[derive(Deserialize)]
 struct RawTerm {
@@ -56,18 +43,12 @@ struct RawTerm {
     #[serde(default)]
     related: Vec<Spanned<String>>,
     feature_on: Option<Spanned<toml::Value>>,
+    /// Keyed by role name; an unknown name is reported by the key check.
     #[serde(default)]
-    roles: RawRoles,
+    roles: std::collections::BTreeMap<String, String>,
     example: Option<Spanned<RawExample>>,
     #[serde(default)]
     faq: Vec<Spanned<RawFaq>>,
-}
-
-#[derive(Deserialize, Default)]
-struct RawRoles {
-    technical_lead: Option<String>,
-    business_owner: Option<String>,
-    executive: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -159,7 +140,7 @@ fn type_problem(fm: &str, at: usize, message: &str) -> String {
         "tags" => Some("`tags = [\"training\", \"foundations\"]`"),
         "related" => Some("`related = [\"fine-tuning\", \"rlhf\"]`"),
         "title" | "summary" | "slug" | "q" | "a" | "body" => Some("a quoted string"),
-        "technical_lead" | "business_owner" | "executive" => Some("a quoted string"),
+        _ if key.parse::<Role>().is_ok() => Some("a quoted string"),
         _ => None,
     };
     let is_key = !key.is_empty() && !line.trim_start().starts_with('[');
@@ -420,11 +401,12 @@ pub fn parse(path: &Path, shown: &str, bytes: &[u8]) -> Result<Term, Vec<Problem
         tags: raw.tags,
         related,
         feature_on,
-        roles: Roles {
-            technical_lead: raw.roles.technical_lead,
-            business_owner: raw.roles.business_owner,
-            executive: raw.roles.executive,
-        },
+        roles: Roles(
+            raw.roles
+                .into_iter()
+                .filter_map(|(key, text)| Some((key.parse::<Role>().ok()?, text)))
+                .collect(),
+        ),
         example,
         faq,
         body: split.body.trim().to_string(),

@@ -35,20 +35,13 @@ pub struct TermLines {
     pub feature_on: usize,
 }
 
+/// A term's paragraph for each reader role that has one.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Roles {
-    pub technical_lead: Option<String>,
-    pub business_owner: Option<String>,
-    pub executive: Option<String>,
-}
+pub struct Roles(pub std::collections::BTreeMap<Role, String>);
 
 impl Roles {
     pub fn get(&self, role: Role) -> Option<&str> {
-        match role {
-            Role::TechnicalLead => self.technical_lead.as_deref(),
-            Role::BusinessOwner => self.business_owner.as_deref(),
-            Role::Executive => self.executive.as_deref(),
-        }
+        self.0.get(&role).map(String::as_str)
     }
 }
 

@@ -138,7 +138,7 @@ impl Web {
         let transport = Smtp::from_config(&config).expect("transport");
         let state = AppState::new(
             config,
-            Templates::builtin(),
+            Templates::builtin().expect("built-in templates"),
             glossary,
             store,
             transport,
