@@ -38,6 +38,7 @@ pub mod transport;
 // Use cases.
 pub mod import;
 pub mod issue;
+pub mod optin;
 pub mod send;
 
 // The command line.

@@ -6,9 +6,8 @@ use crate::app::App;
 use crate::cli::SubscribeArgs;
 use crate::clock::Clock;
 use crate::error::InputError;
-use crate::mail::{confirmation, dkim_config};
+use crate::mail::dkim_config;
 use crate::render::Templates;
-use crate::send::Settings;
 use crate::status::Status;
 use crate::store::{OptIn, Store, SubscribeOutcome, UnsubscribeOutcome};
 use crate::transport::Transport as _;
@@ -87,25 +86,18 @@ fn opt_in(
     let config = &app.config;
     let templates = Templates::load(&config.paths.templates)?;
     let dkim = config.dkim.as_ref().map(dkim_config).transpose()?;
-    let url = config.newsletter.public_url.confirm(token.as_str());
-    let days = config.serve.confirm_expiry_days();
-    let message = confirmation(
-        &config.newsletter,
-        &templates,
-        email.as_str(),
-        name.as_deref(),
-        &url,
-        days,
-        dkim.as_ref(),
-    )?;
     let transport = Smtp::from_config(config)?;
     let endpoint = transport.describe();
     let runtime = super::send::runtime()?;
     let sent = runtime
-        .block_on(crate::send::send_one(
-            &message,
+        .block_on(crate::optin::send_confirmation(
+            config,
+            &templates,
+            dkim.as_ref(),
+            email.as_str(),
+            name.as_deref(),
+            &token,
             transport,
-            Settings::for_one(&config.send),
             Clock::starting_at(app.now()),
         ))
         .map_err(|e| e.context(endpoint));

@@ -124,32 +124,23 @@ pub async fn subscribe(
     }
 }
 
-/// Build the confirmation mail for `token` and send it through the
-/// delivery engine, like every other message.
 async fn send_confirmation(
     state: &AppState,
     email: &str,
     name: Option<&str>,
     token: &Token,
-) -> anyhow::Result<()> {
-    let config = &state.config;
-    let message = crate::mail::confirmation(
-        &config.newsletter,
+) -> anyhow::Result<String> {
+    crate::optin::send_confirmation(
+        &state.config,
         &state.templates,
+        state.dkim.as_ref(),
         email,
         name,
-        &config.newsletter.public_url.confirm(token.as_str()),
-        state.expiry_days(),
-        state.dkim.as_ref(),
-    )?;
-    crate::send::send_one(
-        &message,
+        token,
         state.transport.clone(),
-        crate::send::Settings::for_one(&config.send),
         state.clock,
     )
-    .await?;
-    Ok(())
+    .await
 }
 
 pub async fn confirm(State(state): State<Arc<AppState>>, Path(token): Path<String>) -> Response {

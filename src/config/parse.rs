@@ -1,23 +1,18 @@
-//! `digest.toml`: every key optional, every section known from the start.
-//!
-//! The whole schema is accepted even where the feature behind a key lands
-//! later, so a config file written today stays valid as the product grows;
-//! anything *not* in the schema is an error naming the line and the nearest
-//! known key, because a misspelt key silently ignored is a newsletter sent
-//! with the wrong settings.
+//! Reading `digest.toml`: the raw TOML shape, checked key by key, every
+//! problem collected with its line before any is reported.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
-use anyhow::Context as _;
 use chrono_tz::Tz;
 use lettre::message::Mailbox;
 use serde::Deserialize;
 use toml::Spanned;
 use toml::de::DeTable;
 
+use super::{Config, DEFAULT_FILE, Dkim, Newsletter, Paths, Send, Serve, Smtp, SmtpUrl, TlsMode};
 use crate::error::{Problem, Problems, line_of, nearest};
 use crate::toml_keys::{Schema, schema_of, unknown_keys};
 use crate::urls::PublicUrl;
@@ -92,184 +87,7 @@ struct RawServe {
     confirm_expiry_hours: Option<Spanned<u64>>,
 }
 
-/// The validated configuration, with paths resolved.
-#[derive(Debug, Clone)]
-pub struct Config {
-    /// The file it came from; `None` for built-in defaults.
-    pub source: Option<PathBuf>,
-    pub newsletter: Newsletter,
-    pub paths: Paths,
-    pub smtp: Smtp,
-    pub send: Send,
-    pub dkim: Option<Dkim>,
-    pub serve: Serve,
-}
-
-#[derive(Debug, Clone)]
-pub struct Newsletter {
-    pub name: String,
-    pub from: Mailbox,
-    pub reply_to: Option<Mailbox>,
-    /// The glossary site the term links point to.
-    pub site_url: PublicUrl,
-    /// Where `digest serve` answers: every link in the mail starts here.
-    pub public_url: PublicUrl,
-    pub timezone: Tz,
-    pub postal_address: Option<String>,
-    pub list_id: String,
-}
-
-#[derive(Debug, Clone)]
-pub struct Paths {
-    pub content: PathBuf,
-    pub templates: PathBuf,
-    pub database: PathBuf,
-}
-
-#[derive(Debug, Clone)]
-pub struct Smtp {
-    pub url: SmtpUrl,
-    pub timeout: Duration,
-    /// An extra trusted root certificate (PEM) for a relay with a private CA.
-    pub ca_file: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone)]
-pub struct Send {
-    pub concurrency: u32,
-    pub rate_per_second: Option<f64>,
-    pub max_attempts: u32,
-    /// The first retry's wait; each further one doubles it.
-    pub retry_base: Duration,
-    pub bounce_after: u32,
-}
-
-/// How to talk TLS to the SMTP server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TlsMode {
-    /// Plain SMTP (`smtp://`, or `?tls=none`).
-    None,
-    /// STARTTLS when the server offers it (`?tls=opportunistic`).
-    Opportunistic,
-    /// STARTTLS or nothing is sent (`?tls=required`).
-    StartTls,
-    /// TLS from the first byte (`smtps://`).
-    Wrapper,
-}
-
-/// `[smtp] url`, parsed: `smtp://[user@]host[:port][?tls=...]` or
-/// `smtps://...`. The password never comes from here.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SmtpUrl {
-    pub host: String,
-    pub port: u16,
-    pub tls: TlsMode,
-    /// The user name written in the URL, percent-decoded.
-    pub user: Option<String>,
-}
-
-impl SmtpUrl {
-    pub fn parse(s: &str) -> Result<SmtpUrl, String> {
-        let url = url::Url::parse(s.trim())
-            .map_err(|e| format!("not a URL ({e}); write it like \"smtp://127.0.0.1:25\" or \"smtps://smtp.example.com:465\""))?;
-        let host = match url.host_str() {
-            Some(h) if matches!(url.scheme(), "smtp" | "smtps") => {
-                h.trim_start_matches('[').trim_end_matches(']').to_string()
-            }
-            _ => {
-                return Err(
-                    "use smtp://host:port, smtps://host:465 or smtp://host:587?tls=required".into(),
-                );
-            }
-        };
-        if url.password().is_some() {
-            return Err(
-                "do not put the password in the URL; set DIGEST_SMTP_PASSWORD instead".into(),
-            );
-        }
-        let mut tls = if url.scheme() == "smtps" {
-            TlsMode::Wrapper
-        } else {
-            TlsMode::None
-        };
-        for (key, value) in url.query_pairs() {
-            match (key.as_ref(), value.as_ref()) {
-                ("tls", "required") => tls = TlsMode::StartTls,
-                ("tls", "opportunistic") => tls = TlsMode::Opportunistic,
-                ("tls", "none") if tls != TlsMode::Wrapper => tls = TlsMode::None,
-                _ => {
-                    return Err(format!(
-                        "unknown parameter `{key}={value}`; use tls=required or tls=opportunistic"
-                    ));
-                }
-            }
-        }
-        let port = url
-            .port()
-            .unwrap_or(if tls == TlsMode::Wrapper { 465 } else { 25 });
-        let user = (!url.username().is_empty()).then(|| percent_decode(url.username()));
-        Ok(SmtpUrl {
-            host,
-            port,
-            tls,
-            user,
-        })
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct Dkim {
-    pub domain: String,
-    pub selector: String,
-    pub private_key_file: PathBuf,
-}
-
-#[derive(Debug, Clone)]
-pub struct Serve {
-    pub listen: SocketAddr,
-    /// At most a year.
-    pub confirm_expiry_hours: u64,
-}
-
-impl Serve {
-    /// How long a confirmation link stays valid.
-    pub fn confirm_expiry(&self) -> chrono::Duration {
-        chrono::Duration::hours(self.confirm_expiry_hours.min(8760) as i64)
-    }
-
-    /// The same, in whole days, as the mail tells the reader.
-    pub fn confirm_expiry_days(&self) -> u64 {
-        self.confirm_expiry_hours.div_ceil(24)
-    }
-}
-
-pub const DEFAULT_FILE: &str = "digest.toml";
-
 impl Config {
-    /// Find and load the configuration: `explicit` (the `--config` flag or
-    /// `DIGEST_CONFIG`), else `./digest.toml` when it exists, else defaults.
-    pub fn discover(explicit: Option<&Path>) -> anyhow::Result<Config> {
-        match explicit {
-            Some(path) => {
-                if !path.is_file() {
-                    crate::bad_input!(
-                        "config file {} does not exist; check --config / DIGEST_CONFIG, or leave both unset to use ./{DEFAULT_FILE}",
-                        path.display()
-                    );
-                }
-                Config::load(path)
-            }
-            None if Path::new(DEFAULT_FILE).is_file() => Config::load(Path::new(DEFAULT_FILE)),
-            None => Config::parse("", None),
-        }
-    }
-
-    pub fn load(path: &Path) -> anyhow::Result<Config> {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read config file {}", path.display()))?;
-        Config::parse(&text, Some(path))
-    }
-
     /// Parse config text. `path` names the file in messages and anchors
     /// relative paths (its folder); without it, paths are relative to the
     /// current folder.
@@ -612,25 +430,6 @@ fn parse_list_id(s: &str) -> Result<String, String> {
     }
 }
 
-fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(hex) = bytes.get(i + 1..i + 3)
-            && let Ok(v) = u8::from_str_radix(std::str::from_utf8(hex).unwrap_or(""), 16)
-        {
-            out.push(v);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -688,52 +487,6 @@ mod tests {
     fn list_id_defaults_to_the_from_domain() {
         let c = Config::parse("[newsletter]\nfrom = \"News <news@Example.ORG>\"\n", None).unwrap();
         assert_eq!(c.newsletter.list_id, "digest.example.org");
-    }
-
-    #[test]
-    fn smtp_urls_are_parsed_once_into_their_parts() {
-        let cases = [
-            (
-                "smtp://127.0.0.1:2525",
-                ("127.0.0.1", 2525, TlsMode::None, None),
-            ),
-            (
-                "smtps://mail.example",
-                ("mail.example", 465, TlsMode::Wrapper, None),
-            ),
-            (
-                "smtp://apikey%40example.com@relay.example:587?tls=required",
-                (
-                    "relay.example",
-                    587,
-                    TlsMode::StartTls,
-                    Some("apikey@example.com"),
-                ),
-            ),
-            (
-                "smtp://[::1]:25?tls=opportunistic",
-                ("::1", 25, TlsMode::Opportunistic, None),
-            ),
-        ];
-        for (input, (host, port, tls, user)) in cases {
-            let url = SmtpUrl::parse(input).unwrap();
-            assert_eq!(
-                (url.host.as_str(), url.port, url.tls, url.user.as_deref()),
-                (host, port, tls, user),
-                "{input}"
-            );
-        }
-        assert!(
-            SmtpUrl::parse("smtp://x.example?tls=maybe")
-                .unwrap_err()
-                .contains("unknown parameter")
-        );
-        assert!(
-            SmtpUrl::parse("smtp://u:pw@x.example")
-                .unwrap_err()
-                .contains("password")
-        );
-        assert_eq!(percent_decode("plain%"), "plain%");
     }
 
     #[test]

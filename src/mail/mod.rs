@@ -7,20 +7,21 @@
 //! placeholder: no template, Markdown or CSS work happens per recipient,
 //! which is what lets one process keep an SMTP relay busy.
 
+mod dkim;
+mod qp;
+
 use std::collections::HashMap;
-use std::path::Path;
 
 use anyhow::Context as _;
-use base64::Engine as _;
 use lettre::Message;
-use lettre::message::dkim::{
-    DkimCanonicalization, DkimCanonicalizationType, DkimConfig, DkimSigningAlgorithm,
-    DkimSigningKey,
-};
+use lettre::message::dkim::DkimConfig;
 use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 
-use crate::config::{Dkim, Newsletter};
+pub use dkim::dkim_config;
+pub use qp::quoted_printable;
+
+use crate::config::Newsletter;
 use crate::delivery::Job;
 use crate::render::{IssueView, Links, Templates};
 use crate::role::Role;
@@ -107,17 +108,6 @@ pub struct MessageFactory {
     variants: HashMap<Option<Role>, Variant>,
     dkim: Option<DkimConfig>,
 }
-
-const SIGNED_HEADERS: [&str; 8] = [
-    "From",
-    "To",
-    "Subject",
-    "Date",
-    "Message-ID",
-    "List-Id",
-    "List-Unsubscribe",
-    "List-Unsubscribe-Post",
-];
 
 impl MessageFactory {
     /// Render the issue's variants (everyone, and each role) once.
@@ -274,211 +264,10 @@ pub fn confirmation(
     Ok(message)
 }
 
-/// Load the DKIM key and build lettre's signing configuration: relaxed
-/// canonicalization of headers and body, signing the headers a receiver
-/// needs to trust the unsubscribe link. Content-Type is left out: lettre
-/// 0.11 canonicalizes it wrongly in multipart messages.
-pub fn dkim_config(dkim: &Dkim) -> anyhow::Result<DkimConfig> {
-    let pem = std::fs::read_to_string(&dkim.private_key_file).with_context(|| {
-        format!(
-            "cannot read the DKIM key {} ([dkim] private_key_file)",
-            dkim.private_key_file.display()
-        )
-    })?;
-    let (key, algorithm) = signing_key(&pem, &dkim.private_key_file)?;
-    let key = DkimSigningKey::new(&key, algorithm).map_err(|e| {
-        crate::error::InputError(format!(
-            "the DKIM key {} is not usable: {e}",
-            dkim.private_key_file.display()
-        ))
-    })?;
-    Ok(DkimConfig::new(
-        dkim.selector.clone(),
-        dkim.domain.clone(),
-        key,
-        SIGNED_HEADERS
-            .iter()
-            .map(|h| HeaderName::new_from_ascii_str(h))
-            .collect(),
-        DkimCanonicalization {
-            header: DkimCanonicalizationType::Relaxed,
-            body: DkimCanonicalizationType::Relaxed,
-        },
-    ))
-}
-
-/// The Ed25519 algorithm identifier, 1.3.101.112, as it appears in DER.
-const ED25519_OID: &[u8] = &[0x06, 0x03, 0x2b, 0x65, 0x70];
-
-/// A PEM private key in the form lettre takes: PKCS#1 PEM for RSA, the
-/// base64 of the 32-byte seed for Ed25519. Accepts `BEGIN RSA PRIVATE KEY`
-/// (PKCS#1), `BEGIN PRIVATE KEY` (PKCS#8, RSA or Ed25519) as `openssl genrsa`
-/// and `openssl genpkey` write them.
-fn signing_key(pem: &str, path: &Path) -> anyhow::Result<(String, DkimSigningAlgorithm)> {
-    use rsa::pkcs1::EncodeRsaPrivateKey as _;
-    use rsa::pkcs8::DecodePrivateKey as _;
-    let bad = |why: String| crate::error::InputError(format!("DKIM key {}: {why}", path.display()));
-    if pem.contains("BEGIN RSA PRIVATE KEY") {
-        return Ok((pem.to_string(), DkimSigningAlgorithm::Rsa));
-    }
-    if !pem.contains("BEGIN PRIVATE KEY") {
-        return Err(bad(
-            "not a PEM private key; expected `BEGIN PRIVATE KEY` or `BEGIN RSA PRIVATE KEY` \
-             (make one with `openssl genrsa -out dkim.pem 2048`)"
-                .into(),
-        )
-        .into());
-    }
-    let body: String = pem
-        .lines()
-        .filter(|l| !l.starts_with("-----"))
-        .map(str::trim)
-        .collect();
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(body)
-        .map_err(|e| bad(format!("the PEM body is not base64 ({e})")))?;
-    if der.windows(ED25519_OID.len()).any(|w| w == ED25519_OID) {
-        // PKCS#8 Ed25519: ... OCTET STRING { OCTET STRING (32 bytes) }.
-        let seed = der
-            .get(der.len().saturating_sub(32)..)
-            .filter(|_| der.len() >= 48)
-            .ok_or_else(|| bad("the Ed25519 key is truncated".into()))?;
-        return Ok((
-            base64::engine::general_purpose::STANDARD.encode(seed),
-            DkimSigningAlgorithm::Ed25519,
-        ));
-    }
-    let key = rsa::RsaPrivateKey::from_pkcs8_der(&der)
-        .map_err(|e| bad(format!("not an RSA or Ed25519 key ({e})")))?;
-    let pkcs1 = key
-        .to_pkcs1_pem(rsa::pkcs8::LineEnding::LF)
-        .map_err(|e| bad(format!("cannot convert the RSA key ({e})")))?;
-    Ok((pkcs1.to_string(), DkimSigningAlgorithm::Rsa))
-}
-
-/// Quoted-printable (RFC 2045) with CRLF line ends and lines of at most 76
-/// characters. `keep` is never split across a soft line break, and its
-/// offsets in the output are returned.
-pub fn quoted_printable(text: &str, keep: &str) -> (Vec<u8>, Vec<usize>) {
-    const MAX: usize = 75; // plus the `=` of a soft break
-    let mut out = Vec::with_capacity(text.len() + text.len() / 20);
-    let mut found = Vec::new();
-    let mut line_len = 0;
-    let input = text.as_bytes();
-    let keep = keep.as_bytes();
-    let mut i = 0;
-    let soft_break = |out: &mut Vec<u8>, line_len: &mut usize| {
-        out.extend_from_slice(b"=\r\n");
-        *line_len = 0;
-    };
-    while i < input.len() {
-        let b = input[i];
-        if !keep.is_empty() && input[i..].starts_with(keep) {
-            if line_len + keep.len() > MAX {
-                soft_break(&mut out, &mut line_len);
-            }
-            found.push(out.len());
-            out.extend_from_slice(keep);
-            line_len += keep.len();
-            i += keep.len();
-            continue;
-        }
-        if b == b'\n' || (b == b'\r' && input.get(i + 1) == Some(&b'\n')) {
-            // Trailing whitespace before a line break must be encoded.
-            if let Some(&last) = out.last()
-                && (last == b' ' || last == b'\t')
-                && line_len > 0
-            {
-                out.pop();
-                if line_len - 1 + 3 > MAX {
-                    soft_break(&mut out, &mut line_len);
-                }
-                out.extend_from_slice(format!("={last:02X}").as_bytes());
-            }
-            out.extend_from_slice(b"\r\n");
-            line_len = 0;
-            i += if b == b'\r' { 2 } else { 1 };
-            continue;
-        }
-        let literal = (b == b'\t' || (b' '..=b'~').contains(&b)) && b != b'=';
-        // A line must not start with "." alone or "From " ambiguity is
-        // handled by SMTP dot-stuffing; nothing to do here.
-        let width = if literal { 1 } else { 3 };
-        if line_len + width > MAX {
-            soft_break(&mut out, &mut line_len);
-        }
-        if literal {
-            out.push(b);
-        } else {
-            out.extend_from_slice(format!("={b:02X}").as_bytes());
-        }
-        line_len += width;
-        i += 1;
-    }
-    // Trailing whitespace at the very end.
-    if let Some(&last) = out.last()
-        && (last == b' ' || last == b'\t')
-    {
-        out.pop();
-        out.extend_from_slice(format!("={last:02X}").as_bytes());
-    }
-    (out, found)
-}
-
 #[cfg(test)]
 mod tests {
+    use super::qp::tests::decode_quoted_printable;
     use super::*;
-
-    /// Decode quoted-printable, to check the encoder.
-    fn decode_quoted_printable(encoded: &[u8]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(encoded.len());
-        let mut i = 0;
-        while i < encoded.len() {
-            match encoded[i] {
-                b'=' if encoded[i + 1..].starts_with(b"\r\n") => i += 3,
-                b'=' if encoded[i + 1..].starts_with(b"\n") => i += 2,
-                b'=' if i + 3 <= encoded.len() => {
-                    let hex = std::str::from_utf8(&encoded[i + 1..i + 3]).unwrap_or("");
-                    match u8::from_str_radix(hex, 16) {
-                        Ok(v) => out.push(v),
-                        Err(_) => out.extend_from_slice(&encoded[i..i + 3]),
-                    }
-                    i += 3;
-                }
-                b => {
-                    out.push(b);
-                    i += 1;
-                }
-            }
-        }
-        out
-    }
-
-    #[test]
-    fn quoted_printable_round_trips_and_keeps_lines_short() {
-        let long = "word ".repeat(60);
-        let cases = [
-            "plain ascii",
-            "café — naïve “quotes”",
-            "a=b and 100% = done",
-            "trailing space \nnext line\t\nend ",
-            long.as_str(),
-            "line one\r\nline two\r\n",
-        ];
-        for text in cases {
-            let (enc, _) = quoted_printable(text, TOKEN_PLACEHOLDER);
-            let expected = text.replace("\r\n", "\n").replace('\n', "\r\n");
-            assert_eq!(
-                String::from_utf8(decode_quoted_printable(&enc)).unwrap(),
-                expected,
-                "{text:?}"
-            );
-            for line in enc.split(|&b| b == b'\n') {
-                assert!(line.len() <= 77, "{:?}", String::from_utf8_lossy(line));
-                assert!(line.iter().all(|b| b.is_ascii()), "7-bit only");
-            }
-        }
-    }
 
     #[test]
     fn the_token_placeholder_is_never_split_and_can_be_overwritten() {
@@ -493,31 +282,5 @@ mod tests {
         let personal = body.personalize(token);
         let decoded = String::from_utf8(decode_quoted_printable(&personal)).unwrap();
         assert_eq!(decoded, text.replace(TOKEN_PLACEHOLDER, token));
-    }
-
-    #[test]
-    fn pem_keys_of_every_form_are_recognised() {
-        let err = signing_key("hello", Path::new("k.pem"))
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("not a PEM private key"), "{err}");
-        let (key, alg) = signing_key(
-            "-----BEGIN RSA PRIVATE KEY-----\nAAA\n-----END RSA PRIVATE KEY-----\n",
-            Path::new("k.pem"),
-        )
-        .unwrap();
-        assert!(matches!(alg, DkimSigningAlgorithm::Rsa));
-        assert!(key.contains("BEGIN RSA PRIVATE KEY"));
-        // An Ed25519 PKCS#8 key as `openssl genpkey -algorithm ed25519` writes it.
-        let ed = "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VwBCIEIJ+DYvh6SEqVTm50DFtMDoQikTmiCqirVv9mWG9qfSnF\n-----END PRIVATE KEY-----\n";
-        let (seed, alg) = signing_key(ed, Path::new("k.pem")).unwrap();
-        assert!(matches!(alg, DkimSigningAlgorithm::Ed25519));
-        assert_eq!(
-            base64::engine::general_purpose::STANDARD
-                .decode(seed)
-                .unwrap()
-                .len(),
-            32
-        );
     }
 }

@@ -1,0 +1,69 @@
+//! What a rendered template goes through before it is mail: CSS inlined
+//! into the HTML (Gmail and most mail apps ignore stylesheets; only the
+//! media queries stay in `<style>`), spaces and blank runs tidied away.
+
+use anyhow::Context as _;
+
+/// Inline the `<style>` rules into `style` attributes, keeping only the
+/// `@media` rules in a `<style>` block.
+pub fn inline_css(html: &str) -> anyhow::Result<String> {
+    let inliner = css_inline::CSSInliner::options()
+        .keep_style_tags(false)
+        .keep_at_rules(true)
+        .load_remote_stylesheets(false)
+        .build();
+    inliner
+        .inline(html)
+        .context("inlining the CSS of the HTML template failed")
+}
+
+/// Spaces left at line ends by indented template tags: bytes for nothing.
+pub fn strip_line_ends(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    for line in html.lines() {
+        out.push_str(line.trim_end_matches([' ', '\t']));
+        out.push('\n');
+    }
+    out
+}
+
+/// Templates are easier to read with blank lines around their tags; the
+/// email is not. Runs of blank lines become one, trailing spaces go (except
+/// in the `-- ` signature separator), and the text ends with one newline.
+pub fn tidy_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut blank = 0;
+    for line in text.lines() {
+        let line = if line == "-- " { line } else { line.trim_end() };
+        if line.is_empty() {
+            blank += 1;
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(if blank > 0 { "\n\n" } else { "\n" });
+        }
+        blank = 0;
+        out.push_str(line);
+    }
+    out.push('\n');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tidy_text_collapses_blank_runs() {
+        assert_eq!(tidy_text("a  \n\n\n\nb\n-- \nc\n\n"), "a\n\nb\n-- \nc\n");
+    }
+
+    #[test]
+    fn inlining_keeps_only_media_queries_in_style() {
+        let html = "<html><head><style>p { color: red; } @media (max-width: 600px) { p { color: blue !important; } }</style></head><body><p>x</p></body></html>";
+        let out = inline_css(html).unwrap();
+        assert!(out.contains("<p style=\"color: red;\">"), "{out}");
+        assert!(out.contains("@media (max-width: 600px)"), "{out}");
+        assert!(!out.contains("p { color: red; }"), "{out}");
+    }
+}
