@@ -8,10 +8,12 @@
 
 use crate::config::Config;
 use crate::content::{self, Glossary};
+use crate::delivery::Counts;
 use crate::mail::{MessageFactory, dkim_config};
 use crate::render::{IssueView, Templates};
 use crate::select::{Selection, select};
 use crate::store::Store;
+use crate::timestamp::Timestamp;
 use crate::week::IssueWeek;
 
 /// The selection for `week`, and the frozen subject when it was frozen.
@@ -73,6 +75,42 @@ impl Issue {
             selection,
             frozen,
             factory,
+        })
+    }
+}
+
+/// What freezing the week did.
+#[derive(Debug, Clone, Copy)]
+pub struct Queued {
+    /// Subscribers queued now, when this call froze the issue.
+    pub froze: Option<u64>,
+    /// Failed rows queued again (`--retry-failed`).
+    pub requeued: u64,
+    /// The week's ledger, ready to send.
+    pub counts: Counts,
+}
+
+impl Issue {
+    /// Freeze the week's issue (the first time) with one queued row per
+    /// active subscriber, and with `retry_failed` queue the failed rows of
+    /// still-active subscribers again.
+    pub fn freeze(
+        &self,
+        store: &mut Store,
+        now: Timestamp,
+        retry_failed: bool,
+    ) -> anyhow::Result<Queued> {
+        let week = self.selection.week;
+        let frozen = store.freeze(&self.selection, self.factory.subject(), now)?;
+        let requeued = if retry_failed {
+            store.requeue_failed(week)?
+        } else {
+            0
+        };
+        Ok(Queued {
+            froze: frozen.new.then_some(frozen.queued_now),
+            requeued,
+            counts: store.counts(week)?,
         })
     }
 }

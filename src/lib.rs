@@ -94,3 +94,93 @@ fn init_tracing() {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .try_init();
 }
+
+/// The layers of the code, lowest first, as the README's "How the code is
+/// laid out" describes them. A module may use its own layer and those
+/// below; the test below reads every source file and holds it to that.
+#[cfg(test)]
+mod layers {
+    const LAYERS: &[&[&str]] = &[
+        // Domain values.
+        &[
+            "address",
+            "clock",
+            "delivery",
+            "error",
+            "bad_input",
+            "lease",
+            "role",
+            "secret",
+            "status",
+            "timestamp",
+            "token",
+            "urls",
+            "week",
+            "fsutil",
+        ],
+        // The configuration.
+        &["config", "toml_keys"],
+        // Pure steps, in the order the data flows.
+        &["content"],
+        &["select"],
+        &["render"],
+        &["mail"],
+        // Outbound edges.
+        &["store", "transport"],
+        // Use cases.
+        &["import", "issue", "send", "optin"],
+        // Entry points: the command line and the web server.
+        &["http", "app", "cli", "cmd", "lib", "main"],
+    ];
+
+    fn layer(module: &str) -> Option<usize> {
+        LAYERS.iter().position(|l| l.contains(&module))
+    }
+
+    fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                files(&path, out);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn no_module_uses_a_layer_above_its_own() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut all = Vec::new();
+        files(&src, &mut all);
+        let mut wrong = Vec::new();
+        for path in all {
+            let rel = path.strip_prefix(&src).unwrap();
+            let first = rel
+                .components()
+                .next()
+                .unwrap()
+                .as_os_str()
+                .to_string_lossy();
+            let module = first.trim_end_matches(".rs").to_string();
+            let own = layer(&module).unwrap_or_else(|| panic!("{module} has no layer"));
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (n, line) in text.lines().enumerate() {
+                for (i, _) in line.match_indices("crate::") {
+                    let used: String = line[i + 7..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    match layer(&used) {
+                        _ if used.is_empty() => {}
+                        Some(l) if l <= own => {}
+                        _ => {
+                            wrong.push(format!("{}:{}: {module} uses {used}", rel.display(), n + 1))
+                        }
+                    }
+                }
+            }
+        }
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    }
+}

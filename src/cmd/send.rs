@@ -46,27 +46,25 @@ pub fn run(app: &App, args: &SendArgs) -> anyhow::Result<()> {
     let mut store = app.store_for_writing()?;
     let issue =
         crate::issue::Issue::prepare(&app.config, Some(&store), week, args.feature.as_deref())?;
-    let factory = issue.factory;
-    let selection = issue.selection;
-    let frozen = store.freeze(&selection, factory.subject(), app.now_stamp())?;
-    if frozen.new {
+    let queued = issue.freeze(&mut store, app.now_stamp(), args.retry_failed)?;
+    if let Some(n) = queued.froze {
         tracing::info!(
             "{week}: froze the issue (featuring {}, {} new terms) and queued {} subscribers",
-            selection.featured,
-            selection.new_terms.len(),
-            thousands(frozen.queued_now)
+            issue.selection.featured,
+            issue.selection.new_terms.len(),
+            thousands(n)
         );
     }
-    if args.retry_failed {
-        let n = store.requeue_failed(week)?;
-        if n > 0 {
-            tracing::info!("{week}: {} failed deliveries queued again", thousands(n));
-        }
+    if queued.requeued > 0 {
+        tracing::info!(
+            "{week}: {} failed deliveries queued again",
+            thousands(queued.requeued)
+        );
     }
-    let before = store.counts(week)?;
-    if before.queued == 0 {
-        return finish_without_sending(week, before, args.json);
+    if queued.counts.queued == 0 {
+        return finish_without_sending(week, queued.counts, args.json);
     }
+    let factory = issue.factory;
 
     // One thread drives every connection: the work per message is small
     // and mostly waiting, and a second runtime thread only adds wake-ups
