@@ -3,7 +3,7 @@
 #![no_main]
 
 use glossary_digest::import::ImportReader;
-use glossary_digest::store::Status;
+use glossary_digest::status::Status;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
