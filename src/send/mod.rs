@@ -240,27 +240,12 @@ pub async fn test_send<C: Compose, T: Transport>(
             token: preview.clone(),
         })
         .collect();
-    let settings = Settings {
-        concurrency: 1,
-        ..settings
-    };
-    let (_, queue) = deliver(
-        ListQueue::new(jobs),
-        factory,
-        transport,
-        settings,
-        Arc::new(Quiet),
-        clock,
-        StopFlag::default(),
-    )
-    .await
-    .map_err(|(e, _)| anyhow::Error::new(e))?;
-    Ok(queue
-        .into_results()
+    let results = send_list(jobs, factory, transport, settings, clock).await?;
+    Ok(results
         .into_iter()
-        .map(|(job, recorded)| TestResult {
+        .map(|(job, answer)| TestResult {
             email: job.email,
-            answer: answer(recorded),
+            answer,
         })
         .collect())
 }
@@ -281,13 +266,28 @@ pub async fn send_one<T: Transport>(
         role: None,
         token: Token::from_stored(String::new()),
     };
+    let mut results = send_list(vec![job], Prepared(outgoing), transport, settings, clock).await?;
+    match results.pop() {
+        Some((_, answer)) => answer.map_err(anyhow::Error::msg),
+        None => anyhow::bail!("the message was not sent"),
+    }
+}
+
+/// A short list, one message at a time, each with the server's answer.
+async fn send_list<C: Compose, T: Transport>(
+    jobs: Vec<Job>,
+    compose: C,
+    transport: T,
+    settings: Settings,
+    clock: Clock,
+) -> anyhow::Result<Vec<(Job, Result<String, String>)>> {
     let settings = Settings {
         concurrency: 1,
         ..settings
     };
     let (_, queue) = deliver(
-        ListQueue::new(vec![job]),
-        Prepared(outgoing),
+        ListQueue::new(jobs),
+        compose,
         transport,
         settings,
         Arc::new(Quiet),
@@ -296,8 +296,11 @@ pub async fn send_one<T: Transport>(
     )
     .await
     .map_err(|(e, _)| anyhow::Error::new(e))?;
-    let recorded = queue.into_results().pop().and_then(|(_, r)| r);
-    answer(recorded).map_err(anyhow::Error::msg)
+    Ok(queue
+        .into_results()
+        .into_iter()
+        .map(|(job, recorded)| (job, answer(recorded)))
+        .collect())
 }
 
 #[cfg(test)]

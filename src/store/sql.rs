@@ -41,41 +41,21 @@ impl FromSql for Token {
     }
 }
 
-impl ToSql for Status {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.as_str()))
-    }
+/// The closed sets stored by name: `as_str` in, `FromStr` out.
+macro_rules! by_name {
+    ($($t:ty),*) => {$(
+        impl ToSql for $t {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::from(self.as_str()))
+            }
+        }
+
+        impl FromSql for $t {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                text(value, |s| s.parse::<$t>().map_err(|e| e.to_string()))
+            }
+        }
+    )*};
 }
 
-impl FromSql for Status {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        text(value, str::parse)
-    }
-}
-
-impl ToSql for DeliveryStatus {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.as_str()))
-    }
-}
-
-impl FromSql for DeliveryStatus {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        text(value, str::parse)
-    }
-}
-
-impl ToSql for Role {
-    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
-        Ok(ToSqlOutput::from(self.as_str()))
-    }
-}
-
-impl FromSql for Role {
-    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
-        text(value, |s| {
-            s.parse()
-                .map_err(|e: crate::role::UnknownRole| e.to_string())
-        })
-    }
-}
+by_name!(Status, DeliveryStatus, Role);
