@@ -139,3 +139,120 @@ fn quotes_in_every_field_survive_the_database_unchanged() {
     let export = site.digest(&["subscribers", "export"]).assert().success();
     assert!(output(&export).0.contains(r#""It's ""quoted"", isn't it""#));
 }
+
+/// Bad input of every kind a user can give: each is an error naming what
+/// to fix, exit 2 (1 where an operation fails, such as a key file that is
+/// unreadable), never a panic (101).
+#[test]
+fn no_config_value_environment_variable_or_file_makes_the_program_panic() {
+    let smtp = shared_smtp().url();
+    let configs = [
+        "[send]\nconcurrency = 4294967295\n",
+        "[send]\nrate_per_second = nan\n",
+        "[send]\nrate_per_second = inf\n",
+        "[send]\nrate_per_second = 1e-300\n",
+        "[send]\nretry_base_ms = 18446744073709551615\n",
+        "[send]\nmax_attempts = -1\n",
+        "[smtp]\ntimeout_secs = 18446744073709551615\n",
+        "[serve]\nconfirm_expiry_hours = 18446744073709551615\n",
+        "[serve]\nlisten = \"::::\"\n",
+        "[smtp]\nurl = \"smtp://\"\n",
+        "[smtp]\nurl = \"smtp://[::1\"\n",
+        "[smtp]\nurl = \"smtps://host:99999\"\n",
+        "[smtp]\nca_file = \"digest.toml\"\n",
+        "[newsletter]\npublic_url = \"\"\n",
+        "[newsletter]\nfrom = \"<>\"\n",
+        "[newsletter]\nlist_id = \"é.é\"\n",
+        "[newsletter]\ntimezone = \"\\u0000\"\n",
+        "[dkim]\ndomain = \"x\"\nselector = \"s\"\nprivate_key_file = \"digest.toml\"\n",
+        "[dkim]\ndomain = \"x\"\nselector = \"s\"\nprivate_key_file = \"/nonexistent/key.pem\"\n",
+        "[paths]\ncontent = \"/dev/null\"\n",
+        "[paths]\ntemplates = \"digest.toml\"\n",
+        "[[send]]\n",
+        "\u{feff}[send]\n",
+        "x = 1\n[send]\nx = 2\n",
+    ];
+    let check = |site: &Site, what: &str, env: &[(&str, &str)], args: &[&str]| {
+        let mut cmd = site.digest(args);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let code = out.status.code();
+        assert!(
+            matches!(code, Some(0..=2)) && !stderr.contains("panicked"),
+            "{what} with {args:?}: exit {code:?}\n{stderr}"
+        );
+    };
+    for text in configs {
+        let site = Site::with_content(&super::support::fixture("small/content"));
+        // A reachable server, so that a value reaches the code that uses it.
+        if text.contains("[smtp]") {
+            site.write("digest.toml", text);
+        } else {
+            site.write("digest.toml", format!("{text}\n[smtp]\nurl = \"{smtp}\"\n"));
+        }
+        for args in [
+            &["preview"][..],
+            &["send", "--dry-run"],
+            &["send", "--test", "editor@example.com"],
+            &["subscribe", "ada@example.com", "--pending"],
+        ] {
+            check(&site, text, &[], args);
+        }
+    }
+    // The environment, and files in the content and templates folders.
+    let site = Site::with_content(&super::support::fixture("small/content"));
+    site.write(
+        "digest.toml",
+        format!("[smtp]\nurl = \"{smtp}\"\nuser = 1\n"),
+    );
+    check(&site, "an unknown smtp key", &[], &["send", "--dry-run"]);
+    site.write("digest.toml", format!("[smtp]\nurl = \"{smtp}\"\n"));
+    let envs: [(&str, &str); 5] = [
+        ("DIGEST_NOW", "yesterday"),
+        ("DIGEST_NOW", "9999-12-31T23:59:59Z"),
+        ("DIGEST_SMTP_USERNAME", "apikey"),
+        ("DIGEST_SMTP_PASSWORD_FILE", "/nonexistent"),
+        ("RUST_LOG", "=,;[]"),
+    ];
+    for env in envs {
+        check(
+            &site,
+            env.0,
+            &[env, ("DIGEST_SMTP_USERNAME", "u")],
+            &["send", "--test", "a@example.com"],
+        );
+        check(&site, env.0, &[env], &["preview"]);
+    }
+    site.write("templates/digest.html", "{% if %}");
+    check(&site, "a broken template", &[], &["preview"]);
+    site.write("templates/digest.html", "{{ no_such_variable.field }}");
+    check(
+        &site,
+        "a template naming nothing",
+        &[],
+        &["send", "--test", "a@example.com"],
+    );
+    site.write("templates/digest.html", [0xff, 0xfe, 0x00]);
+    check(&site, "a binary template", &[], &["preview"]);
+    std::fs::remove_file(site.path("templates/digest.html")).unwrap();
+    site.write("templates/subject.txt", "   ");
+    check(&site, "an empty subject", &[], &["preview"]);
+    std::fs::remove_file(site.path("templates/subject.txt")).unwrap();
+    site.write("content/garbage.md", [0x00, 0xff, 0x2b, 0x2b, 0x2b]);
+    check(&site, "a binary term file", &[], &["preview"]);
+    check(
+        &site,
+        "a binary term file",
+        &[],
+        &["send", "--week", "0000-W01", "--test", "a@example.com"],
+    );
+    check(
+        &site,
+        "a week out of range",
+        &[],
+        &["preview", "--week", "9999-W52"],
+    );
+}
