@@ -87,9 +87,11 @@ pub fn run(app: &App, args: &SendArgs) -> anyhow::Result<()> {
             transport,
             settings(app),
             app.config.send.bounce_after,
-            progress,
-            clock,
-            signal,
+            crate::send::Control {
+                progress,
+                clock,
+                stop: signal,
+            },
         )
         .await
     })?;

@@ -104,6 +104,25 @@ impl Progress for Quiet {
 /// exit code the signal asks for.
 pub type StopFlag = Arc<AtomicU8>;
 
+/// What the caller watches and steers a run with.
+#[derive(Clone)]
+pub struct Control {
+    pub progress: Arc<dyn Progress>,
+    pub clock: Clock,
+    pub stop: StopFlag,
+}
+
+impl Control {
+    /// Nobody watching, no signal: a test send, a single mail, a dry run.
+    pub fn quiet(clock: Clock) -> Control {
+        Control {
+            progress: Arc::new(Quiet),
+            clock,
+            stop: StopFlag::default(),
+        }
+    }
+}
+
 /// Turns a job into the message to send.
 pub trait Compose: Send + Sync + 'static {
     fn compose(&self, job: &Job) -> anyhow::Result<Outgoing>;
@@ -159,17 +178,19 @@ impl<Q, C, T> Run<Q, C, T> {
 /// One connection is opened and closed first, so an unreachable server or
 /// refused credentials fail the call before any job is taken. Returns the
 /// report and the queue (which holds the results of an in-memory list).
-#[allow(clippy::too_many_arguments)]
 pub async fn deliver<Q: Queue, C: Compose, T: Transport>(
     queue: Q,
     compose: C,
     transport: T,
     settings: Settings,
-    progress: Arc<dyn Progress>,
-    clock: Clock,
-    signal: StopFlag,
+    control: Control,
 ) -> Result<(Report, Q), (crate::transport::ConnectError, Q)> {
     let started = Instant::now();
+    let Control {
+        progress,
+        clock,
+        stop: signal,
+    } = control;
     match transport.connect().await {
         Ok(conn) => conn.close().await,
         Err(e) => return Err((e, queue)),

@@ -17,7 +17,7 @@ use std::time::Duration;
 use lettre::Message;
 
 pub use engine::{
-    Compose, Prepared, Progress, Quiet, Report, Settings, StopFlag, Stopped, deliver,
+    Compose, Control, Prepared, Progress, Quiet, Report, Settings, StopFlag, Stopped, deliver,
 };
 use queue::{LedgerQueue, ListQueue, ReadOnlyQueue};
 
@@ -43,7 +43,6 @@ pub struct IssueReport {
 }
 
 /// Deliver every queued row of `week`'s frozen issue, under its lease.
-#[allow(clippy::too_many_arguments)]
 pub async fn send_issue<C: Compose, T: Transport>(
     store: Store,
     week: IssueWeek,
@@ -51,55 +50,41 @@ pub async fn send_issue<C: Compose, T: Transport>(
     transport: T,
     settings: Settings,
     bounce_after: u32,
-    progress: Arc<dyn Progress>,
-    clock: Clock,
-    signal: StopFlag,
+    control: Control,
 ) -> anyhow::Result<IssueReport> {
+    let clock = control.clock;
     let ledger = Ledger::spawn(store, week);
     let holder = Holder::this_process()?;
-    if let Err(e) = take_lease(&ledger, &holder, &*progress, clock, &signal).await {
-        let _ = ledger.finish(&holder.to_string(), clock.stamp(), bounce_after);
-        return Err(e);
-    }
-    // Before anything is marked: an unreachable server or refused
-    // credentials fail the run with the issue not even started.
-    match transport.connect().await {
-        Ok(conn) => conn.close().await,
-        Err(e) => {
-            let _ = ledger.finish(&holder.to_string(), clock.stamp(), bounce_after);
-            return Err(anyhow::Error::new(e));
-        }
-    }
-    let queued = ledger.start(clock.stamp()).await;
-    let queued = match queued {
+    // Nothing is written before the lease is ours and the server answers:
+    // an unreachable server or refused credentials leave the issue as it was.
+    let ready = async {
+        take_lease(&ledger, &holder, &*control.progress, clock, &control.stop).await?;
+        let conn = transport.connect().await?;
+        conn.close().await;
+        ledger.start(clock.stamp()).await
+    };
+    let queued = match ready.await {
         Ok(n) => n,
         Err(e) => {
-            let _ = ledger.finish(&holder.to_string(), clock.stamp(), bounce_after);
+            if let Err(release) = ledger.release(holder.to_string()).await {
+                tracing::warn!("{release:#}");
+            }
+            ledger.close()?;
             return Err(e);
         }
     };
+    control.progress.start(queued);
     let queue = LedgerQueue {
         ledger,
         holder,
         clock,
     };
-    progress.start(queued);
-    let (run, queue) = match deliver(
-        queue,
-        factory,
-        transport,
-        settings,
-        progress.clone(),
-        clock,
-        signal,
-    )
-    .await
-    {
+    let (run, queue) = match deliver(queue, factory, transport, settings, control.clone()).await {
         Ok(done) => done,
         Err((error, queue)) => {
-            progress.finish();
-            let holder = queue.holder.to_string();
-            queue.ledger.finish(&holder, clock.stamp(), bounce_after)?;
+            control.progress.finish();
+            queue.ledger.release(queue.holder.to_string()).await?;
+            queue.ledger.close()?;
             return Err(anyhow::Error::new(error));
         }
     };
@@ -195,9 +180,7 @@ pub async fn dry_run(
         factory,
         outbox,
         settings,
-        Arc::new(Quiet),
-        clock,
-        StopFlag::default(),
+        Control::quiet(clock),
     )
     .await
     .map_err(|(e, _)| anyhow::Error::new(e))?;
@@ -290,9 +273,7 @@ async fn send_list<C: Compose, T: Transport>(
         compose,
         transport,
         settings,
-        Arc::new(Quiet),
-        clock,
-        StopFlag::default(),
+        Control::quiet(clock),
     )
     .await
     .map_err(|(e, _)| anyhow::Error::new(e))?;

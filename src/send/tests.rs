@@ -79,9 +79,11 @@ fn run_list(
             Plain,
             capture.clone(),
             settings(),
-            Arc::new(Quiet),
-            clock(),
-            signal,
+            Control {
+                progress: Arc::new(Quiet),
+                clock: clock(),
+                stop: signal,
+            },
         )
         .await
         .map(|(report, queue)| (report, queue.into_results()))
@@ -219,9 +221,7 @@ fn refused_credentials_in_the_middle_stop_the_run_and_leave_the_job_unsettled() 
                 concurrency: 1,
                 ..settings()
             },
-            Arc::new(Quiet),
-            clock(),
-            StopFlag::default(),
+            Control::quiet(clock()),
         ))
         .map_err(|(e, _)| e)
         .unwrap();
@@ -259,9 +259,11 @@ fn a_stop_signal_finishes_the_message_in_flight_and_takes_no_new_job() {
             Plain,
             capture.clone(),
             settings1,
-            Arc::new(Quiet),
-            clock(),
-            signal,
+            Control {
+                progress: Arc::new(Quiet),
+                clock: clock(),
+                stop: signal,
+            },
         ))
         .map_err(|(e, _)| e)
         .unwrap();
@@ -312,9 +314,11 @@ fn send_with_ledger(
         capture.clone(),
         settings(),
         1,
-        Arc::new(Quiet),
-        clock(),
-        signal,
+        Control {
+            progress: Arc::new(Quiet),
+            clock: clock(),
+            stop: signal,
+        },
     ))
 }
 

@@ -159,6 +159,15 @@ impl Ledger {
         .await
     }
 
+    /// Stop the thread and give the store back, writing nothing more.
+    pub fn close(self) -> anyhow::Result<Store> {
+        let Ledger { tx, thread, .. } = self;
+        drop(tx);
+        thread
+            .join()
+            .map_err(|_| anyhow::anyhow!("the ledger thread panicked"))
+    }
+
     /// After the workers: mark bounced subscribers, the finish time once
     /// nothing is queued, release the lease, and give the store back.
     pub fn finish(
