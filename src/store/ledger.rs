@@ -47,6 +47,8 @@ pub struct Ledger {
     tx: mpsc::Sender<Request>,
     thread: JoinHandle<Store>,
     week: IssueWeek,
+    /// The week as the rows name it, shared by every request.
+    issue: std::sync::Arc<str>,
 }
 
 impl Ledger {
@@ -66,7 +68,12 @@ impl Ledger {
             }
             store
         });
-        Ledger { tx, thread, week }
+        Ledger {
+            tx,
+            thread,
+            week,
+            issue: week.to_string().into(),
+        }
     }
 
     pub fn week(&self) -> IssueWeek {
@@ -78,7 +85,7 @@ impl Ledger {
         query: impl FnOnce(&Connection, &str) -> anyhow::Result<T> + Send + 'static,
     ) -> anyhow::Result<T> {
         let (reply, rx) = oneshot::channel::<anyhow::Result<T>>();
-        let week = self.week.to_string();
+        let week = self.issue.clone();
         let request: Request = Box::new(move |conn| {
             let result = match conn {
                 Some(conn) => query(conn, &week),
@@ -176,7 +183,9 @@ impl Ledger {
         now: Timestamp,
         bounce_after: u32,
     ) -> anyhow::Result<(Store, Finished)> {
-        let Ledger { tx, thread, week } = self;
+        let Ledger {
+            tx, thread, week, ..
+        } = self;
         drop(tx);
         let store = thread
             .join()

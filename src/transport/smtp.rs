@@ -202,16 +202,14 @@ impl Connection for SmtpConnection {
         )
         .await;
         match sent {
-            Ok(Ok(response)) => Outcome::Accepted(
-                format!(
-                    "{} {}",
-                    response.code(),
-                    response.message().collect::<Vec<_>>().join(" ")
-                )
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" "),
-            ),
+            Ok(Ok(response)) => {
+                let mut reply = response.code().to_string();
+                for line in response.message() {
+                    reply.push(' ');
+                    reply.push_str(line.trim());
+                }
+                Outcome::Accepted(reply)
+            }
             Ok(Err(e)) => {
                 let error = SmtpError::Smtp(e);
                 let text = error.to_string();
