@@ -69,7 +69,7 @@ pub async fn send_issue<C: Compose, T: Transport>(
             if let Err(release) = ledger.release(holder.to_string()).await {
                 tracing::warn!("{release:#}");
             }
-            ledger.close()?;
+            ledger.close().await?;
             return Err(e);
         }
     };
@@ -84,12 +84,15 @@ pub async fn send_issue<C: Compose, T: Transport>(
         Err((error, queue)) => {
             control.progress.finish();
             queue.ledger.release(queue.holder.to_string()).await?;
-            queue.ledger.close()?;
+            queue.ledger.close().await?;
             return Err(anyhow::Error::new(error));
         }
     };
     let holder = queue.holder.to_string();
-    let (_, finished) = queue.ledger.finish(&holder, clock.stamp(), bounce_after)?;
+    let (_, finished) = queue
+        .ledger
+        .finish(&holder, clock.stamp(), bounce_after)
+        .await?;
     Ok(IssueReport {
         run,
         bounced: finished.bounced,

@@ -355,14 +355,13 @@ fn a_subscriber_who_left_after_being_queued_is_skipped() {
 
 /// A store whose week's lease is held by `holder`.
 fn store_leased_to(holder: &str) -> Store {
-    let ledger = Ledger::spawn(store_with(3), WEEK.parse().unwrap());
-    let held = runtime()
-        .block_on(ledger.lease(holder.to_string(), clock().stamp()))
-        .unwrap();
-    assert_eq!(held, None);
-    // Give the store back without releasing the lease, as a kill would.
-    let (store, _) = ledger.finish("nobody", clock().stamp(), 1).unwrap();
-    store
+    runtime().block_on(async {
+        let ledger = Ledger::spawn(store_with(3), WEEK.parse().unwrap());
+        let held = ledger.lease(holder.to_string(), clock().stamp()).await;
+        assert_eq!(held.unwrap(), None);
+        // Give the store back without releasing the lease, as a kill would.
+        ledger.close().await.unwrap()
+    })
 }
 
 #[test]
