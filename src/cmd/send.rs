@@ -66,10 +66,10 @@ pub fn run(app: &App, args: &SendArgs) -> anyhow::Result<()> {
     }
     let factory = issue.factory;
 
-    // One thread drives every connection: the work per message is small
-    // and mostly waiting, and a second runtime thread only adds wake-ups
-    // and work stealing (measured: about 25 % slower, with more CPU). The
-    // ledger has its own thread.
+    // One thread drives every connection and the ledger: the work per
+    // message is small and mostly waiting, and a second runtime thread only
+    // adds wake-ups and work stealing (measured: about 25 % slower, with
+    // more CPU).
     let runtime = runtime()?;
     let progress: Arc<dyn Progress> = if std::io::stderr().is_terminal() && !args.json {
         Arc::new(Bar::new())

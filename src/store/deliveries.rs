@@ -3,7 +3,7 @@
 //!
 //! Each (issue, subscriber) row is the truth about that delivery: a rerun
 //! sends only rows still `queued`, so a crash or a kill loses nothing. The
-//! functions take a plain `Connection` so the ledger thread can run several
+//! functions take a plain `Connection` so the ledger can run several
 //! of them in one transaction (group commit).
 
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
