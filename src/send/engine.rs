@@ -144,7 +144,9 @@ impl Compose for Prepared {
 }
 
 /// Shared between the workers.
-struct Run<Q, C, T> {
+struct Run<Q, C, T: Transport> {
+    /// The connection opened to check the server, for the first worker.
+    spare: std::sync::Mutex<Option<T::Connection>>,
     queue: Q,
     compose: C,
     transport: T,
@@ -159,7 +161,7 @@ struct Run<Q, C, T> {
     skipped: AtomicU64,
 }
 
-impl<Q, C, T> Run<Q, C, T> {
+impl<Q, C, T: Transport> Run<Q, C, T> {
     fn stop(&self, why: Stopped) {
         let mut stopped = self.stopped.lock().unwrap_or_else(|e| e.into_inner());
         if stopped.is_none() {
@@ -175,27 +177,37 @@ impl<Q, C, T> Run<Q, C, T> {
 
 /// Deliver every job of `queue`, built by `compose`, through `transport`.
 ///
-/// One connection is opened and closed first, so an unreachable server or
-/// refused credentials fail the call before any job is taken. Returns the
-/// report and the queue (which holds the results of an in-memory list).
+/// The first connection is opened before the queue is started, so an
+/// unreachable server or refused credentials fail the call (a
+/// [`ConnectError`](crate::transport::ConnectError) in the chain) with
+/// nothing marked; that connection then serves the first worker. Returns
+/// the report and the queue (which holds the results of an in-memory list).
 pub async fn deliver<Q: Queue, C: Compose, T: Transport>(
     queue: Q,
     compose: C,
     transport: T,
     settings: Settings,
     control: Control,
-) -> Result<(Report, Q), (crate::transport::ConnectError, Q)> {
+) -> Result<(Report, Q), (anyhow::Error, Q)> {
     let started = Instant::now();
     let Control {
         progress,
         clock,
         stop: signal,
     } = control;
-    match transport.connect().await {
-        Ok(conn) => conn.close().await,
-        Err(e) => return Err((e, queue)),
+    let first = match transport.connect().await {
+        Ok(conn) => conn,
+        Err(e) => return Err((e.into(), queue)),
+    };
+    match queue.start().await {
+        Ok(queued) => progress.start(queued),
+        Err(e) => {
+            first.close().await;
+            return Err((e, queue));
+        }
     }
     let run = Arc::new(Run {
+        spare: std::sync::Mutex::new(Some(first)),
         queue,
         compose,
         transport,
@@ -306,7 +318,8 @@ async fn work<Q: Queue, C: Compose, T: Transport>(
     run: &Run<Q, C, T>,
     jobs: &Mutex<mpsc::Receiver<Job>>,
 ) {
-    let mut conn: Option<T::Connection> = None;
+    let mut conn: Option<T::Connection> =
+        run.spare.lock().unwrap_or_else(|e| e.into_inner()).take();
     let mut unrecorded: Option<Recorded> = None;
     loop {
         let job = if run.stopping() {

@@ -24,12 +24,12 @@ use queue::{LedgerQueue, ListQueue, ReadOnlyQueue};
 use crate::clock::Clock;
 use crate::delivery::{Counts, Delivered, Job, Recorded};
 use crate::error::Exit;
-use crate::lease::{Holder, hostname};
+use crate::lease::Holder;
 use crate::mail::MessageFactory;
 use crate::store::{Ledger, Store};
 use crate::token::Token;
 use crate::transport::outbox::{Outbox, Tally};
-use crate::transport::{Connection as _, Outgoing, Transport};
+use crate::transport::{Outgoing, Transport};
 use crate::week::IssueWeek;
 
 /// What a Sunday run did, with the ledger's view after it.
@@ -55,37 +55,23 @@ pub async fn send_issue<C: Compose, T: Transport>(
     let clock = control.clock;
     let ledger = Ledger::spawn(store, week);
     let holder = Holder::this_process()?;
-    // Nothing is written before the lease is ours and the server answers:
-    // an unreachable server or refused credentials leave the issue as it was.
-    let ready = async {
-        take_lease(&ledger, &holder, &*control.progress, clock, &control.stop).await?;
-        let conn = transport.connect().await?;
-        conn.close().await;
-        ledger.start(clock.stamp()).await
-    };
-    let queued = match ready.await {
-        Ok(n) => n,
-        Err(e) => {
-            if let Err(release) = ledger.release(holder.to_string()).await {
-                tracing::warn!("{release:#}");
-            }
-            ledger.close().await?;
-            return Err(e);
-        }
-    };
-    control.progress.start(queued);
+    if let Err(e) = take_lease(&ledger, &holder, &*control.progress, clock, &control.stop).await {
+        ledger.close().await?;
+        return Err(e);
+    }
     let queue = LedgerQueue {
         ledger,
         holder,
         clock,
     };
-    let (run, queue) = match deliver(queue, factory, transport, settings, control.clone()).await {
+    // The engine checks the server before it starts the queue: an
+    // unreachable server or refused credentials leave the issue unstarted.
+    let (run, queue) = match deliver(queue, factory, transport, settings, control).await {
         Ok(done) => done,
         Err((error, queue)) => {
-            control.progress.finish();
             queue.ledger.release(queue.holder.to_string()).await?;
             queue.ledger.close().await?;
-            return Err(anyhow::Error::new(error));
+            return Err(error);
         }
     };
     let holder = queue.holder.to_string();
@@ -109,13 +95,12 @@ async fn take_lease(
     clock: Clock,
     signal: &StopFlag,
 ) -> anyhow::Result<()> {
-    let this_host = hostname();
     let mut told = false;
     loop {
         let Some(other) = ledger.lease(holder.to_string(), clock.stamp()).await? else {
             return Ok(());
         };
-        if Holder::is_gone_from(&other, &this_host) {
+        if Holder::is_gone_from(&other, &holder.host) {
             if ledger
                 .take_over(holder.to_string(), other.clone(), clock.stamp())
                 .await?
@@ -156,7 +141,7 @@ pub struct DryRun {
 
 /// Build every message a run would send and hand it to an outbox (which
 /// writes it to a folder or only counts it). `frozen`: the week's queued
-/// rows; else every active subscriber. Without a store, nobody.
+/// rows; else every active subscriber; without a store, nobody.
 pub async fn dry_run(
     store: Option<Store>,
     frozen: Option<IssueWeek>,
@@ -165,12 +150,6 @@ pub async fn dry_run(
     clock: Clock,
 ) -> anyhow::Result<DryRun> {
     let tally: Arc<Tally> = outbox.tally();
-    let Some(store) = store else {
-        return Ok(DryRun {
-            messages: 0,
-            bytes: 0,
-        });
-    };
     // One worker: the files come out numbered in id order.
     let settings = Settings {
         concurrency: 1,
@@ -186,7 +165,7 @@ pub async fn dry_run(
         Control::quiet(clock),
     )
     .await
-    .map_err(|(e, _)| anyhow::Error::new(e))?;
+    .map_err(|(e, _)| e)?;
     if let Some(Stopped::Aborted(why)) = report.stopped {
         anyhow::bail!("the dry run stopped: {why}");
     }
@@ -279,7 +258,7 @@ async fn send_list<C: Compose, T: Transport>(
         Control::quiet(clock),
     )
     .await
-    .map_err(|(e, _)| anyhow::Error::new(e))?;
+    .map_err(|(e, _)| e)?;
     Ok(queue
         .into_results()
         .into_iter()

@@ -6,15 +6,20 @@
 //! to print. The engine sees only [`Queue`].
 
 use std::future::Future;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 use crate::clock::Clock;
 use crate::delivery::{Job, Recorded};
 use crate::lease::Holder;
+use crate::status::Status;
 use crate::store::{Ledger, Store};
 use crate::week::IssueWeek;
 
 pub trait Queue: Send + Sync + 'static {
+    /// Called once the transport answers, before the first job: note the
+    /// run's start; how many jobs there are to send.
+    fn start(&self) -> impl Future<Output = anyhow::Result<u64>> + Send;
+
     /// The next jobs after id `after`, in id order; empty when done.
     fn page(&self, after: i64) -> impl Future<Output = anyhow::Result<Vec<Job>>> + Send;
 
@@ -39,6 +44,10 @@ pub struct LedgerQueue {
 }
 
 impl Queue for LedgerQueue {
+    async fn start(&self) -> anyhow::Result<u64> {
+        self.ledger.start(self.clock.stamp()).await
+    }
+
     async fn page(&self, after: i64) -> anyhow::Result<Vec<Job>> {
         self.ledger.page(after).await
     }
@@ -92,6 +101,10 @@ impl ListQueue {
 }
 
 impl Queue for ListQueue {
+    async fn start(&self) -> anyhow::Result<u64> {
+        Ok(self.jobs.len() as u64)
+    }
+
     async fn page(&self, after: i64) -> anyhow::Result<Vec<Job>> {
         Ok(self.jobs.iter().filter(|j| j.id > after).cloned().collect())
     }
@@ -114,30 +127,48 @@ impl Queue for ListQueue {
 /// A dry run's view of the database, read-only: the week's queued rows
 /// when the issue is frozen, else the active subscribers it would be
 /// queued for, paged like the ledger; nothing is claimed or recorded.
+/// Without a database, nobody.
 pub struct ReadOnlyQueue {
-    store: Arc<Mutex<Store>>,
+    store: Option<Mutex<Store>>,
     week: Option<IssueWeek>,
 }
 
 impl ReadOnlyQueue {
     /// `week`: the frozen issue's rows; `None`: every active subscriber.
-    pub fn new(store: Store, week: Option<IssueWeek>) -> ReadOnlyQueue {
+    pub fn new(store: Option<Store>, week: Option<IssueWeek>) -> ReadOnlyQueue {
         ReadOnlyQueue {
-            store: Arc::new(Mutex::new(store)),
+            store: store.map(Mutex::new),
             week,
+        }
+    }
+
+    /// Run `read` on the store, if there is one. A short read on the
+    /// command line's own runtime: nothing else waits on this lock but the
+    /// engine's single producer.
+    fn read<T: Default>(
+        &self,
+        read: impl FnOnce(&Store) -> anyhow::Result<T>,
+    ) -> anyhow::Result<T> {
+        match &self.store {
+            Some(store) => read(&store.lock().unwrap_or_else(|e| e.into_inner())),
+            None => Ok(T::default()),
         }
     }
 }
 
 impl Queue for ReadOnlyQueue {
+    async fn start(&self) -> anyhow::Result<u64> {
+        self.read(|store| match self.week {
+            Some(week) => Ok(store.counts(week)?.queued),
+            None => store.count_subscribers(Status::Active),
+        })
+    }
+
     async fn page(&self, after: i64) -> anyhow::Result<Vec<Job>> {
-        // A short read on the command line's own runtime: no other task
-        // waits on this lock but the engine's single producer.
-        let store = self.store.lock().unwrap_or_else(|e| e.into_inner());
-        match self.week {
+        self.read(|store| match self.week {
             Some(week) => store.queued_page(week, after, crate::store::ledger::PAGE),
             None => store.active_page(after, crate::store::ledger::PAGE),
-        }
+        })
     }
 
     async fn step(&self, _: Option<Recorded>, claim: Option<i64>) -> anyhow::Result<bool> {

@@ -40,7 +40,6 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct Store {
     conn: Connection,
-    path: PathBuf,
 }
 
 /// How many migrations the database at hand lacks. A file that is not a
@@ -100,10 +99,7 @@ impl Store {
         .with_context(|| format!("cannot open the database {}", path.display()))?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         pending_migrations(&conn, &path.display().to_string())?;
-        Ok(Some(Store {
-            conn,
-            path: path.to_path_buf(),
-        }))
+        Ok(Some(Store { conn }))
     }
 
     /// A private in-memory database with the full schema (dry runs).
@@ -131,11 +127,7 @@ impl Store {
                 .to_latest(&mut conn)
                 .with_context(|| format!("cannot migrate the database {shown}"))?;
         }
-        Ok(Store { conn, path })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(Store { conn })
     }
 
     /// The schema version (number of migrations applied).

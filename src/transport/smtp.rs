@@ -102,10 +102,6 @@ impl Smtp {
         })
     }
 
-    pub fn timeout(&self) -> Duration {
-        self.timeout
-    }
-
     /// One connection for bulk sending, ready for `MAIL FROM`: greeted,
     /// encrypted and authenticated as configured.
     ///
@@ -363,7 +359,7 @@ fn classify(e: &lettre::transport::smtp::Error) -> Failure {
 }
 
 /// The server's reply or the error, on one line, for the ledger and logs.
-pub fn describe(e: &lettre::transport::smtp::Error) -> String {
+fn describe(e: &lettre::transport::smtp::Error) -> String {
     let mut text = e.to_string();
     let mut source = std::error::Error::source(e);
     while let Some(s) = source {
