@@ -20,7 +20,7 @@ use crate::cli::SendArgs;
 use crate::clock::Clock;
 use crate::delivery::Counts;
 use crate::error::{Exit, InputError};
-use crate::mail::MessageFactory;
+use crate::mail::{MessageFactory, Returns};
 use crate::send::{IssueReport, Progress, Settings, Stopped};
 use crate::transport::outbox::Outbox;
 use crate::transport::smtp::Smtp;
@@ -64,7 +64,10 @@ pub fn run(app: &App, args: &SendArgs) -> anyhow::Result<()> {
     if queued.counts.queued == 0 {
         return finish_without_sending(week, queued.counts, args.json);
     }
-    let factory = issue.factory;
+    // Every delivery's envelope sender and Message-ID carry its tag, so
+    // that a bounce or complaint arriving later names it (`digest inbound`).
+    let returns = Returns::from_config(&app.config.inbound, Some(store.tag_key()?));
+    let factory = issue.factory.with_returns(returns);
 
     // One thread drives every connection and the ledger: the work per
     // message is small and mostly waiting, and a second runtime thread only
@@ -128,7 +131,10 @@ fn test_send(app: &App, args: &SendArgs, week: IssueWeek) -> anyhow::Result<()> 
     let issue =
         crate::issue::Issue::prepare(&app.config, store.as_ref(), week, args.feature.as_deref())?;
     drop(store);
-    let factory: MessageFactory = issue.factory.for_testing();
+    let factory: MessageFactory = issue
+        .factory
+        .with_returns(Returns::from_config(&app.config.inbound, None))
+        .for_testing();
     let subject = factory.subject().to_string();
     let runtime = runtime()?;
     let results = runtime.block_on(crate::send::test_send(
@@ -323,12 +329,26 @@ fn dry_run(app: &App, args: &SendArgs, week: IssueWeek) -> anyhow::Result<()> {
     // every active subscriber; without a database, to nobody.
     let frozen = issue.frozen.then_some(week);
     let subject = issue.factory.subject().to_string();
+    // The messages as the send would make them: tagged with the stored key,
+    // or with a key made for this run when none is stored yet.
+    let key = match store
+        .as_ref()
+        .map(|s| s.existing_tag_key())
+        .transpose()?
+        .flatten()
+    {
+        Some(key) => key,
+        None => crate::tag::TagKey::generate()?,
+    };
+    let factory = issue
+        .factory
+        .with_returns(Returns::from_config(&app.config.inbound, Some(key)));
     let outbox = Outbox::new(args.outbox.clone());
     let runtime = runtime()?;
     let done = runtime.block_on(crate::send::dry_run(
         store,
         frozen,
-        issue.factory,
+        factory,
         outbox,
         Clock::starting_at(app.now()),
     ))?;

@@ -34,13 +34,18 @@ pub fn subscribe(app: &App, args: &SubscribeArgs) -> anyhow::Result<()> {
         SubscribeOutcome::AlreadyActive => format!("already subscribed: {email}"),
         SubscribeOutcome::AlreadyPending => format!("already pending confirmation: {email}"),
         SubscribeOutcome::Confirmed => format!("subscribed {email} (was pending confirmation)"),
-        SubscribeOutcome::Reactivated { was, status } => {
+        SubscribeOutcome::Reactivated { was, status, how } => {
             let now = if status == Status::Pending {
                 "pending again"
             } else {
                 "re-subscribed"
             };
-            format!("{now}: {email} (was {was})")
+            match how {
+                Some(_) => format!(
+                    "{now}: {email} (was {was} after marking the digest as spam; their mail provider may file it as spam again)"
+                ),
+                None => format!("{now}: {email} (was {was})"),
+            }
         }
     };
     println!("{message}");

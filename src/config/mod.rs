@@ -7,6 +7,7 @@
 //! with the wrong settings. Values are parsed once, here, into the types
 //! the rest of the program takes: nothing re-parses a config string later.
 
+mod imap_url;
 mod parse;
 mod smtp_url;
 
@@ -18,6 +19,7 @@ use anyhow::Context as _;
 use chrono_tz::Tz;
 use lettre::message::Mailbox;
 
+pub use imap_url::{ImapTls, ImapUrl};
 pub use smtp_url::{SmtpUrl, TlsMode};
 
 use crate::urls::PublicUrl;
@@ -33,6 +35,7 @@ pub struct Config {
     pub send: Send,
     pub dkim: Option<Dkim>,
     pub serve: Serve,
+    pub inbound: Inbound,
 }
 
 #[derive(Debug, Clone)]
@@ -54,6 +57,8 @@ pub struct Paths {
     pub content: PathBuf,
     pub templates: PathBuf,
     pub database: PathBuf,
+    /// Where `digest inbound` keeps the messages it did not apply.
+    pub inbound: PathBuf,
 }
 
 #[derive(Debug, Clone)]
@@ -98,6 +103,28 @@ impl Serve {
     pub fn confirm_expiry_days(&self) -> u64 {
         self.confirm_expiry_hours.div_ceil(24)
     }
+}
+
+/// `[inbound]`: hearing back from the mail that was sent.
+#[derive(Debug, Clone)]
+pub struct Inbound {
+    /// The VERP envelope sender's base: `bounces+TAG@…` when set.
+    pub bounce_address: Option<lettre::Address>,
+    /// The mailto unsubscribe base: `unsubscribe+TOKEN@…` when set.
+    pub unsubscribe_address: Option<lettre::Address>,
+    /// Soft bounces on this many consecutive issues make an address bounced.
+    pub soft_bounce_limit: u32,
+    pub imap: Option<Imap>,
+}
+
+/// `[inbound.imap]`: the mailbox `digest inbound --imap` reads.
+#[derive(Debug, Clone)]
+pub struct Imap {
+    pub url: ImapUrl,
+    pub folder: String,
+    pub processed_folder: String,
+    /// An extra trusted root certificate (PEM) for a server with a private CA.
+    pub ca_file: Option<PathBuf>,
 }
 
 pub const DEFAULT_FILE: &str = "digest.toml";

@@ -12,7 +12,10 @@ use serde::Deserialize;
 use toml::Spanned;
 use toml::de::DeTable;
 
-use super::{Config, DEFAULT_FILE, Dkim, Newsletter, Paths, Send, Serve, Smtp, SmtpUrl, TlsMode};
+use super::{
+    Config, DEFAULT_FILE, Dkim, Imap, ImapUrl, Inbound, Newsletter, Paths, Send, Serve, Smtp,
+    SmtpUrl, TlsMode,
+};
 use crate::error::{Problem, Problems, line_of, nearest};
 use crate::toml_keys::{Schema, schema_of, unknown_keys};
 use crate::urls::PublicUrl;
@@ -31,6 +34,25 @@ struct Raw {
     send: RawSend,
     dkim: RawDkim,
     serve: RawServe,
+    inbound: RawInbound,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawInbound {
+    bounce_address: S,
+    unsubscribe_address: S,
+    soft_bounce_limit: Option<Spanned<u32>>,
+    imap: Option<RawImap>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawImap {
+    url: S,
+    folder: Option<String>,
+    processed_folder: Option<String>,
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -52,6 +74,7 @@ struct RawPaths {
     content: Option<PathBuf>,
     templates: Option<PathBuf>,
     database: Option<PathBuf>,
+    inbound: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -335,6 +358,91 @@ impl Config {
             " hours (a year)",
         );
 
+        let soft_bounce_limit = within(
+            p,
+            &problem,
+            "inbound.soft_bounce_limit",
+            &raw.inbound.soft_bounce_limit,
+            (1, 100, 3),
+            " issues",
+        );
+        let bounce_address = raw.inbound.bounce_address.as_ref().map(|_| {
+            check(
+                &mut problems,
+                &problem,
+                "inbound.bounce_address",
+                &raw.inbound.bounce_address,
+                None,
+                |s| parse_base_address(s).map(Some),
+            )
+        });
+        let unsubscribe_address = raw.inbound.unsubscribe_address.as_ref().map(|_| {
+            check(
+                &mut problems,
+                &problem,
+                "inbound.unsubscribe_address",
+                &raw.inbound.unsubscribe_address,
+                None,
+                |s| parse_base_address(s).map(Some),
+            )
+        });
+        let (bounce_address, unsubscribe_address) =
+            (bounce_address.flatten(), unsubscribe_address.flatten());
+        if let (Some(b), Some(u), Some(at)) = (
+            &bounce_address,
+            &unsubscribe_address,
+            &raw.inbound.unsubscribe_address,
+        ) && b.user().eq_ignore_ascii_case(u.user())
+            && b.domain().eq_ignore_ascii_case(u.domain())
+        {
+            problems.push(problem(
+                at.span().start,
+                "`inbound.unsubscribe_address` must differ from `inbound.bounce_address`: one \
+                 carries delivery tags, the other tokens (e.g. bounces@… and unsubscribe@…)"
+                    .into(),
+            ));
+        }
+        let imap = match raw.inbound.imap {
+            None => None,
+            Some(imap) => {
+                let at = text.find("[inbound.imap]").unwrap_or(0);
+                match &imap.url {
+                    None => {
+                        problems.push(problem(
+                            at,
+                            "`[inbound.imap]` needs `url`, e.g. url = \"imaps://imap.example.com:993\"".into(),
+                        ));
+                        None
+                    }
+                    Some(_) => {
+                        let url = check(
+                            &mut problems,
+                            &problem,
+                            "inbound.imap.url",
+                            &imap.url,
+                            None,
+                            |s| ImapUrl::parse(s).map(Some),
+                        );
+                        let folder = imap.folder.unwrap_or_else(|| "INBOX".into());
+                        let processed_folder =
+                            imap.processed_folder.unwrap_or_else(|| "Processed".into());
+                        if folder == processed_folder {
+                            problems.push(problem(
+                                at,
+                                format!("`inbound.imap.processed_folder` must differ from `folder` (both are \"{folder}\")"),
+                            ));
+                        }
+                        url.map(|url| Imap {
+                            url,
+                            folder,
+                            processed_folder,
+                            ca_file: imap.ca_file.map(|p| resolve(Some(p), "")),
+                        })
+                    }
+                }
+            }
+        };
+
         let dkim = match (
             raw.dkim.domain,
             raw.dkim.selector,
@@ -375,6 +483,7 @@ impl Config {
                 content: resolve(raw.paths.content, "content"),
                 templates: resolve(raw.paths.templates, "templates"),
                 database: resolve(raw.paths.database, "subscribers/digest.db"),
+                inbound: resolve(raw.paths.inbound, "subscribers/inbound"),
             },
             smtp: Smtp {
                 url: smtp_url,
@@ -393,6 +502,12 @@ impl Config {
                 listen,
                 confirm_expiry_hours,
             },
+            inbound: Inbound {
+                bounce_address,
+                unsubscribe_address,
+                soft_bounce_limit,
+                imap,
+            },
         })
     }
 }
@@ -400,6 +515,21 @@ impl Config {
 fn parse_mailbox(s: &str) -> Result<Mailbox, String> {
     s.parse::<Mailbox>()
         .map_err(|e| format!("not a valid sender ({e}); write it as \"Name <address@domain>\""))
+}
+
+/// A bounce or unsubscribe base address: a plain `local@domain` whose
+/// local part has no `+` (the digest adds `+TAG` or `+TOKEN` to it).
+fn parse_base_address(s: &str) -> Result<lettre::Address, String> {
+    let address: lettre::Address = s.trim().parse().map_err(|e| {
+        format!("not an address ({e}); write a bare address such as \"bounces@news.example.com\"")
+    })?;
+    if address.user().contains('+') {
+        return Err(
+            "the local part must not contain `+`: the digest adds +TAG to it for every message"
+                .into(),
+        );
+    }
+    Ok(address)
 }
 
 fn parse_timezone(s: &str) -> Result<Tz, String> {

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 
 use anyhow::Context as _;
 use lettre::Message;
+use lettre::address::Envelope;
 use lettre::message::dkim::DkimConfig;
 use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
@@ -25,6 +26,8 @@ use crate::config::Newsletter;
 use crate::delivery::Job;
 use crate::render::{IssueView, Links, Templates};
 use crate::role::Role;
+use crate::tag::TagKey;
+use crate::week::IssueWeek;
 
 /// Stands in for a subscriber's token until their message is built: the
 /// same length as a real token and made of the same URL-safe characters,
@@ -76,6 +79,8 @@ struct Variant {
 /// is copied per recipient that the message does not need).
 #[derive(Debug, Clone, Copy)]
 pub struct Recipient<'a> {
+    /// The subscriber's id: with the issue, it names the delivery.
+    pub id: i64,
     pub email: &'a str,
     pub name: Option<&'a str>,
     pub role: Option<Role>,
@@ -85,6 +90,7 @@ pub struct Recipient<'a> {
 impl<'a> From<&'a Job> for Recipient<'a> {
     fn from(job: &'a Job) -> Recipient<'a> {
         Recipient {
+            id: job.id,
             email: &job.email,
             name: job.name.as_deref(),
             role: job.role,
@@ -93,8 +99,34 @@ impl<'a> From<&'a Job> for Recipient<'a> {
     }
 }
 
+/// Where answers about a message go (`[inbound]`): the envelope sender,
+/// the mailto unsubscribe address, and the key that tags each delivery.
+#[derive(Debug, Clone, Default)]
+pub struct Returns {
+    /// Every message's envelope sender is `LOCAL+TAG@DOMAIN` on it.
+    pub bounce: Option<lettre::Address>,
+    /// `List-Unsubscribe` also carries `mailto:LOCAL+TOKEN@DOMAIN`.
+    pub unsubscribe: Option<lettre::Address>,
+    /// Signs the tag in the envelope sender and the Message-ID. Without
+    /// one (a test send) Message-IDs are random and the envelope sender
+    /// is the bare bounce address.
+    pub key: Option<TagKey>,
+}
+
+impl Returns {
+    pub fn from_config(inbound: &crate::config::Inbound, key: Option<TagKey>) -> Returns {
+        Returns {
+            bounce: inbound.bounce_address.clone(),
+            unsubscribe: inbound.unsubscribe_address.clone(),
+            key,
+        }
+    }
+}
+
 /// Builds every subscriber's message for one issue.
 pub struct MessageFactory {
+    week: IssueWeek,
+    returns: Returns,
     from: Mailbox,
     reply_to: Option<Mailbox>,
     subject: String,
@@ -136,7 +168,14 @@ impl MessageFactory {
             );
         }
         let domain = newsletter.from.email.domain().to_ascii_lowercase();
+        let week: IssueWeek = view
+            .issue
+            .week
+            .parse()
+            .map_err(|e| anyhow::anyhow!("the issue's week: {e}"))?;
         Ok(MessageFactory {
+            week,
+            returns: Returns::default(),
             from: newsletter.from.clone(),
             reply_to: newsletter.reply_to.clone(),
             subject,
@@ -154,10 +193,42 @@ impl MessageFactory {
         &self.subject
     }
 
-    /// Mark every message as a test: `[TEST] ` before the subject.
+    /// Mark every message as a test: `[TEST] ` before the subject, and
+    /// no delivery tag (a test send is no delivery).
     pub fn for_testing(mut self) -> MessageFactory {
         self.subject = format!("[TEST] {}", self.subject);
+        self.returns.key = None;
         self
+    }
+
+    /// Where answers about the messages go.
+    pub fn with_returns(mut self, returns: Returns) -> MessageFactory {
+        self.returns = returns;
+        self
+    }
+
+    /// The tag of `r`'s delivery, when messages are tagged.
+    fn tag(&self, r: &Recipient<'_>) -> Option<String> {
+        Some(self.returns.key.as_ref()?.tag(self.week, r.id))
+    }
+
+    /// The message for one subscriber and its envelope: the sender is the
+    /// tagged bounce address when there is one, else the From address.
+    pub fn build_with_envelope(&self, r: &Recipient<'_>) -> anyhow::Result<(Message, Envelope)> {
+        let message = self.build(r)?;
+        let mut envelope = message.envelope().clone();
+        if let Some(bounce) = &self.returns.bounce {
+            let sender = match self.tag(r) {
+                Some(tag) => {
+                    lettre::Address::new(format!("{}+{tag}", bounce.user()), bounce.domain())
+                        .context("the tagged bounce address is not valid")?
+                }
+                None => bounce.clone(),
+            };
+            envelope = Envelope::new(Some(sender), envelope.to().to_vec())
+                .context("the envelope is not valid")?;
+        }
+        Ok((message, envelope))
     }
 
     /// The message for one subscriber.
@@ -183,13 +254,16 @@ impl MessageFactory {
             .from(self.from.clone())
             .to(to)
             .subject(self.subject.clone())
-            .message_id(Some(format!(
-                "{}{}@{}>",
-                self.message_id_prefix,
-                self.sequence
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
-                self.domain
-            )));
+            .message_id(Some(match self.tag(r) {
+                Some(tag) => format!("<{tag}@{}>", self.domain),
+                None => format!(
+                    "{}{}@{}>",
+                    self.message_id_prefix,
+                    self.sequence
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                    self.domain
+                ),
+            }));
         if let Some(reply_to) = &self.reply_to {
             builder = builder.reply_to(reply_to.clone());
         }
@@ -205,9 +279,20 @@ impl MessageFactory {
             HeaderName::new_from_ascii_str("List-Id"),
             self.list_id.clone(),
         ));
+        let list_unsubscribe = match &self.returns.unsubscribe {
+            Some(mailto) => format!(
+                "{}{}>, <mailto:{}+{}@{}?subject=unsubscribe>",
+                self.list_unsubscribe_prefix,
+                r.token,
+                mailto.user(),
+                r.token,
+                mailto.domain()
+            ),
+            None => format!("{}{}>", self.list_unsubscribe_prefix, r.token),
+        };
         headers.insert_raw(HeaderValue::new(
             HeaderName::new_from_ascii_str("List-Unsubscribe"),
-            format!("{}{}>", self.list_unsubscribe_prefix, r.token),
+            list_unsubscribe,
         ));
         headers.insert_raw(HeaderValue::new(
             HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),

@@ -130,7 +130,11 @@ pub trait Compose: Send + Sync + 'static {
 
 impl Compose for MessageFactory {
     fn compose(&self, job: &Job) -> anyhow::Result<Outgoing> {
-        Ok(Outgoing::from(&self.build(&Recipient::from(job))?))
+        let (message, envelope) = self.build_with_envelope(&Recipient::from(job))?;
+        Ok(Outgoing {
+            envelope,
+            raw: message.formatted(),
+        })
     }
 }
 

@@ -33,6 +33,12 @@ pub struct HistoryRow {
     pub sent: u64,
     pub failed: u64,
     pub skipped: u64,
+    /// Subscribers whose delivery bounced later (a DSN), hard or soft.
+    pub bounced: u64,
+    /// Of those, hard bounces.
+    pub hard_bounced: u64,
+    /// Subscribers who reported the issue as spam.
+    pub complained: u64,
     pub started_at: Option<Timestamp>,
     pub finished_at: Option<Timestamp>,
 }
@@ -111,16 +117,24 @@ impl Store {
     }
 
     pub fn history(&self) -> anyhow::Result<Vec<HistoryRow>> {
-        let mut stmt = self.conn.prepare(
+        // A database from before hearing back (read as it is) has no events.
+        let events = if self.schema_version()? >= 4 {
+            "(SELECT count(DISTINCT subscriber_id) FROM events e WHERE e.issue = i.week AND e.kind IN ('hard_bounce', 'soft_bounce')),
+             (SELECT count(DISTINCT subscriber_id) FROM events e WHERE e.issue = i.week AND e.kind = 'hard_bounce'),
+             (SELECT count(DISTINCT subscriber_id) FROM events e WHERE e.issue = i.week AND e.kind = 'complaint')"
+        } else {
+            "0, 0, 0"
+        };
+        let mut stmt = self.conn.prepare(&format!(
             "SELECT i.week, i.subject, i.featured,
                     count(CASE d.status WHEN 'queued' THEN 1 END),
                     count(CASE d.status WHEN 'sent' THEN 1 END),
                     count(CASE d.status WHEN 'failed' THEN 1 END),
                     count(CASE d.status WHEN 'skipped' THEN 1 END),
-                    i.sent_started_at, i.sent_finished_at
+                    i.sent_started_at, i.sent_finished_at, {events}
              FROM issues i LEFT JOIN deliveries d ON d.issue = i.week
-             GROUP BY i.week ORDER BY i.week DESC",
-        )?;
+             GROUP BY i.week ORDER BY i.week DESC"
+        ))?;
         let rows = stmt.query_map([], |r| {
             Ok(HistoryRow {
                 week: r.get(0)?,
@@ -132,6 +146,9 @@ impl Store {
                 skipped: r.get::<_, i64>(6)? as u64,
                 started_at: r.get(7)?,
                 finished_at: r.get(8)?,
+                bounced: r.get::<_, i64>(9)? as u64,
+                hard_bounced: r.get::<_, i64>(10)? as u64,
+                complained: r.get::<_, i64>(11)? as u64,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)

@@ -8,6 +8,7 @@
 //! know what the newer columns mean.
 
 mod deliveries;
+mod events;
 mod issues;
 pub mod ledger;
 mod optin;
@@ -22,6 +23,7 @@ use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{M, Migrations};
 
 pub use deliveries::{Frozen, HistoryRow};
+pub use events::{BounceKind, Bounced, Complained, Event, How};
 pub use issues::FrozenIssue;
 pub use ledger::{Finished, Ledger};
 pub use optin::{Confirmed, OptIn};
@@ -33,6 +35,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/001-initial.sql")),
     M::up(include_str!("migrations/002-confirmation.sql")),
     M::up(include_str!("migrations/003-delivery-indexes.sql")),
+    M::up(include_str!("migrations/004-hearing-back.sql")),
 ];
 
 /// How long a write waits for another writer before giving up.

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension as _, params};
 
 use super::Store;
+use super::events::How;
 use crate::address::{SubscriberEmail, SubscriberName};
 use crate::role::Role;
 use crate::status::Status;
@@ -160,12 +161,13 @@ impl Store {
     pub fn unsubscribe_token(
         &mut self,
         token: &str,
+        how: How,
         now: Timestamp,
     ) -> anyhow::Result<Option<String>> {
         let Some(sub) = self.subscriber_by_token(token)? else {
             return Ok(None);
         };
-        self.unsubscribe_id(sub.id, sub.status, now)?;
+        self.unsubscribe_id(sub.id, how, now)?;
         Ok(Some(sub.email))
     }
 }

@@ -5,6 +5,7 @@ use rusqlite::{OptionalExtension as _, Row, params};
 use serde::Serialize;
 
 use super::Store;
+use super::events::{How, unsubscribe_in};
 use crate::address::{SubscriberEmail, SubscriberName};
 use crate::role::Role;
 use crate::status::Status;
@@ -26,10 +27,22 @@ pub struct Subscriber {
     pub created_at: Timestamp,
     pub confirmed_at: Option<Timestamp>,
     pub unsubscribed_at: Option<Timestamp>,
+    /// How they left (`one-click`, `page`, `mailto`, `cli`, `complaint`).
+    #[serde(skip)]
+    pub unsubscribed_how: Option<String>,
 }
 
-const COLUMNS: &str =
-    "id, email, name, role, status, token, created_at, confirmed_at, unsubscribed_at";
+const COLUMNS: &str = "id, email, name, role, status, token, created_at, confirmed_at, unsubscribed_at, unsubscribed_how";
+
+/// The one subscriber matching `condition` (SQL with one parameter).
+pub(super) fn select_subscriber(
+    conn: &rusqlite::Connection,
+    condition: &str,
+    param: impl rusqlite::ToSql,
+) -> anyhow::Result<Option<Subscriber>> {
+    let sql = format!("SELECT {COLUMNS} FROM subscribers WHERE {condition}");
+    Ok(conn.query_row(&sql, [param], from_row).optional()?)
+}
 
 fn from_row(row: &Row<'_>) -> rusqlite::Result<Subscriber> {
     Ok(Subscriber {
@@ -42,6 +55,7 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Subscriber> {
         created_at: row.get(6)?,
         confirmed_at: row.get(7)?,
         unsubscribed_at: row.get(8)?,
+        unsubscribed_how: row.get(9)?,
     })
 }
 
@@ -54,10 +68,12 @@ pub enum SubscribeOutcome {
     AlreadyPending,
     /// Was pending; now active.
     Confirmed,
-    /// Was unsubscribed or bounced; now `status` again.
+    /// Was unsubscribed or bounced; now `status` again. `how`: how they
+    /// had left (a complaint must be said out loud).
     Reactivated {
         was: Status,
         status: Status,
+        how: Option<&'static str>,
     },
 }
 
@@ -114,6 +130,25 @@ impl Store {
         Ok(self.conn.query_row(&sql, [token], from_row).optional()?)
     }
 
+    /// The subscriber whose token is `token` in any case: a mail system
+    /// on the way may have lower-cased the address the token came in.
+    /// Only an exact match, or exactly one match ignoring case, counts.
+    pub fn subscriber_by_token_any_case(&self, token: &str) -> anyhow::Result<Option<Subscriber>> {
+        if let Some(sub) = self.subscriber_by_token(token)? {
+            return Ok(Some(sub));
+        }
+        let sql =
+            format!("SELECT {COLUMNS} FROM subscribers WHERE lower(token) = lower(?1) LIMIT 2");
+        let mut stmt = self.conn.prepare(&sql)?;
+        let found: Vec<Subscriber> = stmt
+            .query_map([token], from_row)?
+            .collect::<Result<_, _>>()?;
+        Ok(match <[Subscriber; 1]>::try_from(found) {
+            Ok([one]) => Some(one),
+            Err(_) => None,
+        })
+    }
+
     /// Add a subscriber, or bring an existing one back. `pending`: awaiting
     /// confirmation rather than active. A name or role given for an existing
     /// subscriber replaces the stored one.
@@ -126,11 +161,11 @@ impl Store {
         now: Timestamp,
     ) -> anyhow::Result<SubscribeOutcome> {
         let tx = self.conn.transaction()?;
-        let existing: Option<(i64, Status)> = tx
+        let existing: Option<(i64, Status, Option<String>)> = tx
             .query_row(
-                "SELECT id, status FROM subscribers WHERE email_key = ?1",
+                "SELECT id, status, unsubscribed_how FROM subscribers WHERE email_key = ?1",
                 [email.key()],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
         let target = if pending {
@@ -157,7 +192,7 @@ impl Store {
                 )?;
                 SubscribeOutcome::Added { status: target }
             }
-            Some((id, status)) => {
+            Some((id, status, how)) => {
                 if let Some(name) = name {
                     tx.execute(
                         "UPDATE subscribers SET name = ?1 WHERE id = ?2",
@@ -182,12 +217,21 @@ impl Store {
                     }
                     (was @ (Status::Unsubscribed | Status::Bounced), _) => {
                         tx.execute(
-                            "UPDATE subscribers SET status = ?1, confirmed_at = ?2, unsubscribed_at = NULL WHERE id = ?3",
+                            "UPDATE subscribers SET status = ?1, confirmed_at = ?2, unsubscribed_at = NULL, unsubscribed_how = NULL WHERE id = ?3",
                             params![target, confirmed_at, id],
+                        )?;
+                        let how = match how.as_deref() {
+                            Some("complaint") => Some("complaint"),
+                            _ => None,
+                        };
+                        tx.execute(
+                            "INSERT INTO events (subscriber_id, at, kind, detail) VALUES (?1, ?2, 'resubscribed', ?3)",
+                            params![id, now, format!("was {was}{}", if how.is_some() { " after a spam complaint" } else { "" })],
                         )?;
                         SubscribeOutcome::Reactivated {
                             was,
                             status: target,
+                            how,
                         }
                     }
                 }
@@ -197,6 +241,7 @@ impl Store {
         Ok(outcome)
     }
 
+    /// `digest unsubscribe EMAIL`.
     pub fn unsubscribe(
         &mut self,
         email: &SubscriberEmail,
@@ -205,23 +250,23 @@ impl Store {
         let Some(sub) = self.subscriber_by_email(email)? else {
             return Ok(UnsubscribeOutcome::NotFound);
         };
-        self.unsubscribe_id(sub.id, sub.status, now)
+        self.unsubscribe_id(sub.id, How::Cli, now)
     }
 
-    pub(super) fn unsubscribe_id(
+    pub fn unsubscribe_id(
         &mut self,
         id: i64,
-        status: Status,
+        how: How,
         now: Timestamp,
     ) -> anyhow::Result<UnsubscribeOutcome> {
-        if status == Status::Unsubscribed {
-            return Ok(UnsubscribeOutcome::AlreadyUnsubscribed);
-        }
-        self.conn.execute(
-            "UPDATE subscribers SET status = 'unsubscribed', unsubscribed_at = ?1 WHERE id = ?2 AND status <> 'unsubscribed'",
-            params![now, id],
-        )?;
-        Ok(UnsubscribeOutcome::Unsubscribed)
+        let tx = self.conn.transaction()?;
+        let changed = unsubscribe_in(&tx, id, how, now)?;
+        tx.commit()?;
+        Ok(if changed {
+            UnsubscribeOutcome::Unsubscribed
+        } else {
+            UnsubscribeOutcome::AlreadyUnsubscribed
+        })
     }
 
     /// Call `f` for each subscriber (optionally of one status) in id order,
@@ -390,7 +435,8 @@ mod tests {
             store.subscribe(&ada, None, None, false, now()).unwrap(),
             SubscribeOutcome::Reactivated {
                 was: Status::Unsubscribed,
-                status: Status::Active
+                status: Status::Active,
+                how: None,
             }
         );
         let sub = store.subscriber_by_email(&ada).unwrap().unwrap();

@@ -13,6 +13,7 @@ use axum::response::Response;
 
 use crate::http::state::{AppState, mask};
 use crate::status::Status;
+use crate::store::How;
 use crate::timestamp::Timestamp;
 
 pub async fn page(State(state): State<Arc<AppState>>, Path(token): Path<String>) -> Response {
@@ -42,11 +43,16 @@ pub async fn page(State(state): State<Arc<AppState>>, Path(token): Path<String>)
 pub async fn unsubscribe(
     State(state): State<Arc<AppState>>,
     Path(token): Path<String>,
-    _body: Bytes,
+    body: Bytes,
 ) -> Response {
     let now = Timestamp::from(state.clock.now());
+    let how = if memchr::memmem::find(&body, b"One-Click").is_some() {
+        How::OneClick
+    } else {
+        How::Page
+    };
     let result = state
-        .db(move |store| store.unsubscribe_token(&token, now))
+        .db(move |store| store.unsubscribe_token(&token, how, now))
         .await;
     match result {
         Ok(Some(email)) => state.page(StatusCode::OK, "web/unsubscribed.html", |ctx| {
