@@ -67,11 +67,33 @@ pub enum Command {
         #[arg(long, value_name = "ADDR")]
         listen: Option<std::net::SocketAddr>,
     },
-    /// The issues sent so far, with their delivery counts
+    /// Read bounces, spam complaints and mailto unsubscribes: one raw
+    /// message from FILE or standard input (an MTA pipe), or with --imap
+    /// the unseen messages of the `[inbound.imap]` mailbox
+    Inbound(InboundArgs),
+    /// The issues sent so far, with their delivery, bounce and complaint counts
     History {
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]
         format: ListFormat,
     },
+}
+
+#[derive(Debug, Args)]
+pub struct InboundArgs {
+    /// The raw message, or `-` for standard input [default: -]
+    #[arg(value_name = "FILE|-", conflicts_with = "imap")]
+    pub file: Option<PathBuf>,
+
+    /// Read the unseen messages of the `[inbound.imap]` mailbox instead
+    #[arg(long)]
+    pub imap: bool,
+}
+
+impl InboundArgs {
+    /// True when one message comes from a file or an MTA pipe.
+    pub fn is_one_message(&self) -> bool {
+        !self.imap
+    }
 }
 
 #[derive(Debug, Args)]
@@ -147,6 +169,14 @@ pub enum SubscribersCommand {
         /// Check the file and report what would happen; write nothing
         #[arg(long)]
         dry_run: bool,
+    },
+    /// One subscriber and their history: subscribed, confirmed, each issue
+    /// sent, each bounce, complaint and unsubscribe
+    Show {
+        /// The subscriber's email address
+        email: String,
+        #[arg(long, value_enum, default_value_t = ListFormat::Table)]
+        format: ListFormat,
     },
     /// Export subscribers to standard output
     Export {

@@ -14,6 +14,7 @@ pub mod lease;
 pub mod role;
 pub mod secret;
 pub mod status;
+pub mod tag;
 pub mod timestamp;
 pub mod token;
 pub mod urls;
@@ -24,6 +25,7 @@ pub mod config;
 pub mod toml_keys;
 
 // Pure steps: glossary → selection → rendering → messages.
+pub mod classify;
 pub mod content;
 pub mod mail;
 pub mod render;
@@ -32,11 +34,13 @@ pub mod select;
 // Edges: the database, where mail goes, the web server.
 pub mod fsutil;
 pub mod http;
+pub mod imap;
 pub mod store;
 pub mod transport;
 
 // Use cases.
 pub mod import;
+pub mod inbound;
 pub mod issue;
 pub mod optin;
 pub mod send;
@@ -54,7 +58,15 @@ use crate::cli::{Cli, Command};
 pub fn run() -> anyhow::Result<()> {
     let cli = Cli::parse();
     init_tracing();
-    let app = app::App::new(&cli.global)?;
+    let app = match app::App::new(&cli.global) {
+        Ok(app) => app,
+        // A message handed over by an MTA must not be bounced (or lost)
+        // because the config is broken: the MTA keeps it and retries.
+        Err(e) if matches!(&cli.command, Command::Inbound(a) if a.is_one_message()) => {
+            return Err(cmd::inbound::try_again_later(e));
+        }
+        Err(e) => return Err(e),
+    };
     match &cli.command {
         Command::Preview(args) => cmd::preview::run(&app, args),
         Command::Terms(command) => cmd::terms::run(&app, command),
@@ -64,6 +76,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Send(args) => cmd::send::run(&app, args),
         Command::History { format } => cmd::history::run(&app, *format),
         Command::Serve { listen } => cmd::serve::run(&app, *listen),
+        Command::Inbound(args) => cmd::inbound::run(&app, args),
     }
 }
 
@@ -114,6 +127,7 @@ mod layers {
             "status",
             "timestamp",
             "token",
+            "tag",
             "urls",
             "week",
             "fsutil",
@@ -125,10 +139,11 @@ mod layers {
         &["select"],
         &["render"],
         &["mail"],
+        &["classify"],
         // Outbound edges.
-        &["store", "transport"],
+        &["store", "transport", "imap"],
         // Use cases.
-        &["import", "issue", "send", "optin"],
+        &["import", "inbound", "issue", "send", "optin"],
         // Entry points: the command line and the web server.
         &["http", "app", "cli", "cmd", "lib", "main"],
     ];

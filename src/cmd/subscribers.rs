@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::Context as _;
 
 use crate::app::{App, Column, print_stdout, table, thousands};
-use crate::cli::{ExportFormat, SubscriberFormat, SubscribersCommand};
+use crate::cli::{ExportFormat, ListFormat, SubscriberFormat, SubscribersCommand};
 use crate::error::InputError;
 use crate::import::ImportReader;
 use crate::status::Status;
@@ -22,6 +22,7 @@ pub fn run(app: &App, command: &SubscribersCommand) -> anyhow::Result<()> {
             };
             write_rows(app, *status, format)
         }
+        SubscribersCommand::Show { email, format } => show(app, email, *format),
         SubscribersCommand::Import {
             file,
             status,
@@ -190,4 +191,91 @@ fn import(app: &App, file: &Path, status: Status, dry_run: bool) -> anyhow::Resu
         );
     }
     Ok(())
+}
+
+/// `subscribers show EMAIL`: the subscriber and their history, newest first.
+fn show(app: &App, email: &str, format: ListFormat) -> anyhow::Result<()> {
+    let email = super::subscribe::parse_email(email)?;
+    let found = match app.store_to_read()? {
+        Some(store) => match store.subscriber_by_email(&email)? {
+            Some(sub) => {
+                let events = if store.schema_version()? >= 4 {
+                    store.history_of(&sub)?
+                } else {
+                    Vec::new()
+                };
+                Some((sub, events))
+            }
+            None => None,
+        },
+        None => None,
+    };
+    let Some((sub, events)) = found else {
+        anyhow::bail!("no subscriber {email}");
+    };
+    let out = match format {
+        ListFormat::Json => {
+            #[derive(serde::Serialize)]
+            struct Shown<'a> {
+                #[serde(flatten)]
+                subscriber: &'a Subscriber,
+                #[serde(skip_serializing_if = "Option::is_none")]
+                unsubscribed_how: Option<&'a str>,
+                events: &'a [crate::store::Event],
+            }
+            serde_json::to_string_pretty(&Shown {
+                subscriber: &sub,
+                unsubscribed_how: sub.unsubscribed_how.as_deref(),
+                events: &events,
+            })? + "\n"
+        }
+        ListFormat::Table => {
+            let mut out = format!("{}\n", sub.email);
+            let mut line = |key: &str, value: String| out += &format!("  {key:<11} {value}\n");
+            if let Some(name) = &sub.name {
+                line("name", name.clone());
+            }
+            line(
+                "status",
+                match (&sub.status, &sub.unsubscribed_how) {
+                    (Status::Unsubscribed, Some(how)) => format!("unsubscribed ({how})"),
+                    (status, _) => status.to_string(),
+                },
+            );
+            line("role", sub.role.map_or("-", |r| r.as_str()).to_string());
+            line("created", sub.created_at.to_string());
+            line(
+                "confirmed",
+                sub.confirmed_at
+                    .map_or_else(|| "-".into(), |t| t.to_string()),
+            );
+            out += "\n";
+            let cells: Vec<Vec<String>> = events
+                .iter()
+                .map(|e| {
+                    let what = match (&e.how, &e.detail) {
+                        (Some(how), _) => format!("{} ({how})", e.kind.replace('_', " ")),
+                        _ => e.kind.replace('_', " "),
+                    };
+                    vec![
+                        e.at.to_string(),
+                        what,
+                        e.issue.clone().unwrap_or_else(|| "-".into()),
+                        e.detail.clone().unwrap_or_default(),
+                    ]
+                })
+                .collect();
+            out += &table(
+                &[
+                    Column::left("WHEN", 20),
+                    Column::left("EVENT", 12),
+                    Column::left("ISSUE", 8),
+                    Column::left("DETAIL", 0),
+                ],
+                &cells,
+            );
+            out
+        }
+    };
+    print_stdout(&out)
 }

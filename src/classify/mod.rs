@@ -1,0 +1,457 @@
+//! What an inbound message is: a bounce (a DSN), a complaint (an ARF
+//! report), a mailto unsubscribe, or something else.
+//!
+//! Pure: bytes in, a [`Reading`] out, nothing looked up. The reading lists
+//! every place the message names one of our deliveries (a tag in an
+//! address or a returned Message-ID, a token in a mailto address or a
+//! returned `List-Unsubscribe`) without trusting any of them; the caller
+//! verifies tags against the key and tokens against the list. Bytes that
+//! are not mail at all, or MIME that is broken, read as [`Kind::Other`]:
+//! nothing here fails or panics (it is fuzzed).
+//!
+//! MIME comes from `mail-parser`; the report fields (RFC 3464 for DSNs,
+//! RFC 5965 for ARF) from the small reader in [`fields`].
+
+pub mod fields;
+
+use mail_parser::{MessageParser, MimeHeaders as _, PartType};
+
+use fields::Field;
+
+/// Where the digest hears back: `[inbound] bounce_address` and
+/// `unsubscribe_address`, split into local part and domain.
+#[derive(Debug, Clone, Default)]
+pub struct Addresses {
+    pub bounce: Option<(String, String)>,
+    pub unsubscribe: Option<(String, String)>,
+}
+
+impl Addresses {
+    /// `local@domain` into its parts (the local part as written, the domain
+    /// lower-cased); `None` without an `@`.
+    pub fn split(address: &str) -> Option<(String, String)> {
+        let (local, domain) = address.trim().rsplit_once('@')?;
+        (!local.is_empty() && !domain.is_empty())
+            .then(|| (local.to_string(), domain.to_ascii_lowercase()))
+    }
+
+    /// The tag in `bounces+TAG@domain`.
+    pub fn tag_in(&self, address: &str) -> Option<String> {
+        extension(self.bounce.as_ref()?, address)
+    }
+
+    /// The token in `unsubscribe+TOKEN@domain`.
+    pub fn token_in(&self, address: &str) -> Option<String> {
+        extension(self.unsubscribe.as_ref()?, address)
+    }
+}
+
+/// The part after `+` when `address` is `local+EXT@domain` for `base`.
+fn extension((local, domain): &(String, String), address: &str) -> Option<String> {
+    let (l, d) = address.trim().rsplit_once('@')?;
+    if !d.eq_ignore_ascii_case(domain) {
+        return None;
+    }
+    let (base, ext) = l.split_once('+')?;
+    (base.eq_ignore_ascii_case(local) && !ext.is_empty()).then(|| ext.to_string())
+}
+
+/// What the message is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// A delivery status notification, one entry per recipient it reports.
+    Dsn(Vec<DsnRecipient>),
+    /// A feedback report of type `abuse`: the reader pressed "spam".
+    Complaint { feedback_type: String },
+    /// A message to `unsubscribe+TOKEN@…`.
+    Unsubscribe { token: String },
+    /// Anything else, and why it is not one of the above.
+    Other(String),
+}
+
+/// One per-recipient group of a DSN.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DsnRecipient {
+    pub final_recipient: Option<String>,
+    pub original_recipient: Option<String>,
+    pub action: Action,
+    /// The enhanced status code, e.g. `5.1.1`.
+    pub status: Option<String>,
+    /// The remote server's words (`Diagnostic-Code` without its type).
+    pub diagnostic: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Failed,
+    Delayed,
+    Delivered,
+    Relayed,
+    Expanded,
+}
+
+impl Action {
+    fn parse(s: &str) -> Option<Action> {
+        let word = s.split_whitespace().next()?.to_ascii_lowercase();
+        Some(match word.as_str() {
+            "failed" => Action::Failed,
+            "delayed" => Action::Delayed,
+            "delivered" => Action::Delivered,
+            "relayed" => Action::Relayed,
+            "expanded" => Action::Expanded,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Failed => "failed",
+            Action::Delayed => "delayed",
+            Action::Delivered => "delivered",
+            Action::Relayed => "relayed",
+            Action::Expanded => "expanded",
+        }
+    }
+}
+
+/// What a DSN recipient means for the subscriber.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Hard,
+    Soft,
+    /// Recorded, never counted.
+    Event(Action),
+}
+
+impl DsnRecipient {
+    /// `failed` with a 5.x.x status (or none given) is hard; with 4.x.x,
+    /// soft; every other action is only an event.
+    pub fn severity(&self) -> Severity {
+        match self.action {
+            Action::Failed => match self.status.as_deref().and_then(|s| s.bytes().next()) {
+                Some(b'4') => Severity::Soft,
+                _ => Severity::Hard,
+            },
+            other => Severity::Event(other),
+        }
+    }
+
+    /// What the remote server said, on one line, for the operator.
+    pub fn reply(&self) -> String {
+        let text = match (&self.diagnostic, &self.status) {
+            (Some(d), _) => d.clone(),
+            (None, Some(s)) => s.clone(),
+            (None, None) => self.action.as_str().to_string(),
+        };
+        one_line(&text, 300)
+    }
+}
+
+/// A message as read.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Reading {
+    pub kind: Kind,
+    /// Tags from VERP addresses: where the message was sent, a report's
+    /// `Original-Mail-From`, the returned message's `Return-Path`.
+    pub address_tags: Vec<String>,
+    /// Local parts of the returned message's Message-ID (a tag when it is
+    /// one of ours).
+    pub message_id_tags: Vec<String>,
+    /// Tokens from the returned message's `List-Unsubscribe`.
+    pub returned_tokens: Vec<String>,
+    /// What the message said it was, for the operator: its subject.
+    pub subject: Option<String>,
+}
+
+impl Default for Kind {
+    fn default() -> Kind {
+        Kind::Other(String::new())
+    }
+}
+
+/// Header names that carry the address a message was delivered to.
+const RECIPIENT_HEADERS: [&str; 7] = [
+    "to",
+    "cc",
+    "delivered-to",
+    "x-original-to",
+    "envelope-to",
+    "x-envelope-to",
+    "x-original-recipient",
+];
+
+/// Read `raw`. `envelope` adds recipients the MTA passed beside the
+/// message (Postfix's `ORIGINAL_RECIPIENT`, for example).
+pub fn classify(raw: &[u8], addresses: &Addresses, envelope: &[String]) -> Reading {
+    let mut reading = Reading::default();
+    let head = header_fields(raw);
+    reading.subject = get_header(&head, "subject").map(|s| one_line(s, 120));
+
+    let mut recipients: Vec<String> = envelope.to_vec();
+    for (name, value) in &head {
+        if RECIPIENT_HEADERS.contains(&name.as_str()) {
+            recipients.extend(addresses_in(value));
+        }
+    }
+    for r in &recipients {
+        if let Some(tag) = addresses.tag_in(r) {
+            push_unique(&mut reading.address_tags, tag);
+        }
+    }
+    if let Some(token) = recipients.iter().find_map(|r| addresses.token_in(r)) {
+        reading.kind = Kind::Unsubscribe { token };
+        return reading;
+    }
+
+    let parsed = MessageParser::default().parse(raw);
+    let mut status_text = None;
+    let mut feedback_text = None;
+    if let Some(message) = &parsed {
+        for part in &message.parts {
+            let Some(ct) = part.content_type() else {
+                continue;
+            };
+            let ctype = ct.ctype().to_ascii_lowercase();
+            let subtype = ct.subtype().unwrap_or_default().to_ascii_lowercase();
+            match (ctype.as_str(), subtype.as_str()) {
+                ("message", "delivery-status" | "global-delivery-status") => {
+                    status_text.get_or_insert_with(|| lossy(part.contents()));
+                }
+                ("message", "feedback-report") => {
+                    feedback_text.get_or_insert_with(|| lossy(part.contents()));
+                }
+                ("message", "rfc822" | "global") => {
+                    if let PartType::Message(inner) = &part.body {
+                        read_returned(&header_fields(inner.raw_message()), addresses, &mut reading);
+                    }
+                }
+                ("text" | "message", "rfc822-headers") => {
+                    read_returned(&header_fields(part.contents()), addresses, &mut reading);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    if let Some(text) = status_text {
+        let recipients = dsn_recipients(&fields::groups(&text));
+        reading.kind = if recipients.is_empty() {
+            Kind::Other("a delivery report without a recipient it could read".into())
+        } else {
+            Kind::Dsn(recipients)
+        };
+        return reading;
+    }
+    if let Some(text) = feedback_text {
+        let report: Vec<Field> = fields::groups(&text).into_iter().flatten().collect();
+        if let Some(from) = fields::get(&report, "original-mail-from") {
+            for a in addresses_in(from) {
+                if let Some(tag) = addresses.tag_in(&a) {
+                    push_unique(&mut reading.address_tags, tag);
+                }
+            }
+        }
+        let feedback_type = fields::get(&report, "feedback-type")
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        reading.kind = if feedback_type == "abuse" {
+            Kind::Complaint { feedback_type }
+        } else if feedback_type.is_empty() {
+            Kind::Other("a feedback report without a Feedback-Type".into())
+        } else {
+            Kind::Other(format!(
+                "a feedback report of type {}, not a complaint",
+                one_line(&feedback_type, 40)
+            ))
+        };
+        return reading;
+    }
+
+    reading.kind = Kind::Other(other_reason(raw, &head, parsed.is_some()));
+    reading
+}
+
+/// Why a message that is no report is kept, in a few words.
+fn other_reason(raw: &[u8], head: &[Field], parsed: bool) -> String {
+    if raw.iter().all(u8::is_ascii_whitespace) {
+        return "an empty message".into();
+    }
+    if !parsed || head.is_empty() {
+        return "not an email message".into();
+    }
+    let auto = |name: &str| get_header(head, name).map(|v| v.to_ascii_lowercase());
+    let from = auto("from").unwrap_or_default();
+    if from.contains("mailer-daemon") || from.contains("postmaster") {
+        return "a bounce that is not a delivery report (DSN)".into();
+    }
+    if let Some(v) = auto("auto-submitted").filter(|v| !v.starts_with("no")) {
+        return format!("an automatic reply (Auto-Submitted: {})", one_line(&v, 40));
+    }
+    if auto("x-autoreply").is_some() || auto("x-autorespond").is_some() {
+        return "an automatic reply (X-Autoreply)".into();
+    }
+    if let Some(p) = auto("precedence").filter(|p| p.contains("auto_reply")) {
+        return format!("an automatic reply (Precedence: {})", one_line(&p, 40));
+    }
+    "not a bounce, complaint or unsubscribe".into()
+}
+
+/// The per-recipient groups of a delivery-status part.
+fn dsn_recipients(groups: &[Vec<Field>]) -> Vec<DsnRecipient> {
+    groups
+        .iter()
+        .filter_map(|g| {
+            let action = Action::parse(fields::get(g, "action")?)?;
+            let diagnostic = fields::get(g, "diagnostic-code").map(|d| {
+                let words = d.split_once(';').map_or(d, |(_, rest)| rest);
+                one_line(&unrepeat(words.trim()), 300)
+            });
+            let status = fields::get(g, "status")
+                .and_then(fields::status_code)
+                .or_else(|| diagnostic.as_deref().and_then(fields::status_code));
+            Some(DsnRecipient {
+                final_recipient: fields::get(g, "final-recipient").and_then(fields::address),
+                original_recipient: fields::get(g, "original-recipient").and_then(fields::address),
+                action,
+                status,
+                diagnostic,
+            })
+        })
+        .take(100)
+        .collect()
+}
+
+/// A multi-line SMTP reply folded into one: `550-5.1.1 The account …
+/// 550-5.1.1 double-check …` loses the codes repeated at each line start.
+fn unrepeat(text: &str) -> String {
+    let digits = |w: &str| w.len() == 3 && w.bytes().all(|b| b.is_ascii_digit());
+    let status =
+        |w: Option<&&str>| w.is_some_and(|w| w.contains('.') && fields::status_code(w).is_some());
+    let words: Vec<&str> = text.split_whitespace().collect();
+    let mut out: Vec<&str> = Vec::with_capacity(words.len());
+    let mut i = 0;
+    while i < words.len() {
+        let w = words[i];
+        let continued = w
+            .get(..4)
+            .is_some_and(|p| digits(&p[..3]) && p.ends_with('-'));
+        if i > 0 && continued {
+            i += 1;
+            continue;
+        }
+        if i > 0 && digits(w) && status(words.get(i + 1)) {
+            i += 2;
+            continue;
+        }
+        out.push(w);
+        i += 1;
+    }
+    out.join(" ")
+}
+
+/// What a returned message (or its headers) says about the delivery.
+fn read_returned(head: &[Field], addresses: &Addresses, reading: &mut Reading) {
+    for (name, value) in head {
+        match name.as_str() {
+            "message-id" => {
+                let id = value.trim().trim_start_matches('<').trim_end_matches('>');
+                if let Some((local, _)) = id.rsplit_once('@') {
+                    push_unique(&mut reading.message_id_tags, local.trim().to_string());
+                }
+            }
+            "return-path" | "x-original-mail-from" => {
+                for a in addresses_in(value) {
+                    if let Some(tag) = addresses.tag_in(&a) {
+                        push_unique(&mut reading.address_tags, tag);
+                    }
+                }
+            }
+            "list-unsubscribe" => {
+                for link in value.split(',') {
+                    let link = link.trim().trim_start_matches('<').trim_end_matches('>');
+                    let token = if let Some(mailto) = link.strip_prefix("mailto:") {
+                        let address = mailto.split('?').next().unwrap_or_default();
+                        addresses.token_in(address)
+                    } else {
+                        link.rsplit_once("/unsubscribe/")
+                            .map(|(_, t)| t.split(['?', '#', '/']).next().unwrap_or_default())
+                            .filter(|t| !t.is_empty())
+                            .map(str::to_string)
+                    };
+                    if let Some(token) = token {
+                        push_unique(&mut reading.returned_tokens, token);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The header fields at the top of `raw` (up to the first blank line).
+fn header_fields(raw: &[u8]) -> Vec<Field> {
+    let end = memchr::memmem::find(raw, b"\n\n")
+        .or_else(|| memchr::memmem::find(raw, b"\n\r\n"))
+        .unwrap_or(raw.len().min(256 * 1024));
+    let text = lossy(&raw[..end.min(raw.len())]);
+    fields::groups(&text).into_iter().next().unwrap_or_default()
+}
+
+fn get_header<'a>(head: &'a [Field], name: &str) -> Option<&'a str> {
+    fields::get(head, name)
+}
+
+/// Every `local@domain` in a header value.
+pub fn addresses_in(value: &str) -> Vec<String> {
+    let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c);
+    let mut out = Vec::new();
+    for (at, _) in value.match_indices('@') {
+        let local: String = value[..at]
+            .chars()
+            .rev()
+            .take_while(|&c| atext(c))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .rev()
+            .collect();
+        let domain: String = value[at + 1..]
+            .chars()
+            .take_while(|&c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+            .collect();
+        let domain = domain.trim_end_matches('.');
+        if !local.is_empty() && !domain.is_empty() && out.len() < 50 {
+            out.push(format!("{local}@{domain}"));
+        }
+    }
+    out
+}
+
+fn push_unique(list: &mut Vec<String>, item: String) {
+    if !list.contains(&item) && list.len() < 20 {
+        list.push(item);
+    }
+}
+
+fn lossy(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// `text` on one line of at most `max` characters.
+pub fn one_line(text: &str, max: usize) -> String {
+    let flat: String = text
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .filter(|c| !c.is_control())
+        .collect();
+    if flat.chars().count() <= max {
+        flat
+    } else {
+        let cut: String = flat.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    }
+}
+
+#[cfg(test)]
+mod tests;
