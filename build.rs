@@ -11,6 +11,9 @@
 //! | `missing_dkimpy` | `python3 -c 'import dkim'` fails |
 //! | `missing_pynacl` | `python3 -c 'import nacl'` fails |
 //! | `missing_html_validate` | `target/test-tools/node_modules/.bin/html-validate` |
+//! | `missing_flufl` | `python3 -c 'import flufl.bounce'` fails |
+//! | `missing_postfix` | `/usr/sbin/postfix` |
+//! | `missing_dovecot` | `/usr/sbin/dovecot` |
 //!
 //! Under CI (`CI` set) none is set: there a missing tool fails its tests.
 //!
@@ -26,12 +29,15 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-const CFGS: [&str; 5] = [
+const CFGS: [&str; 8] = [
     "missing_chromium",
     "missing_spamassassin",
     "missing_dkimpy",
     "missing_pynacl",
     "missing_html_validate",
+    "missing_flufl",
+    "missing_postfix",
+    "missing_dovecot",
 ];
 
 fn main() {
@@ -47,7 +53,7 @@ fn main() {
     }
 
     let root = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let (dkim, nacl) = python_modules();
+    let (dkim, nacl, flufl) = python_modules();
     let present = [
         Path::new("/usr/bin/chromium").exists() && Path::new("/usr/bin/chromedriver").exists(),
         on_path("spamassassin"),
@@ -55,6 +61,9 @@ fn main() {
         nacl,
         root.join("target/test-tools/node_modules/.bin/html-validate")
             .exists(),
+        flufl,
+        Path::new("/usr/sbin/postfix").exists(),
+        Path::new("/usr/sbin/dovecot").exists(),
     ];
     for (cfg, present) in CFGS.into_iter().zip(present) {
         if !present {
@@ -68,13 +77,17 @@ fn on_path(name: &str) -> bool {
         .is_some_and(|path| env::split_paths(&path).any(|dir| dir.join(name).is_file()))
 }
 
-/// Whether python3 can import `dkim` and `nacl`, in one run of python3.
-fn python_modules() -> (bool, bool) {
+/// Whether python3 can import `dkim`, `nacl` and `flufl.bounce`, in one
+/// run of python3.
+fn python_modules() -> (bool, bool, bool) {
     let out = Command::new("python3")
         .args([
             "-c",
             "import importlib.util as u\n\
-             print(*(u.find_spec(m) is not None for m in ('dkim', 'nacl')))",
+             def has(m):\n\
+             \x20   try: return u.find_spec(m) is not None\n\
+             \x20   except ImportError: return False\n\
+             print(*(has(m) for m in ('dkim', 'nacl', 'flufl.bounce')))",
         ])
         .stdin(Stdio::null())
         .stderr(Stdio::null())
@@ -86,9 +99,10 @@ fn python_modules() -> (bool, bool) {
             (
                 answers.next().unwrap_or(false),
                 answers.next().unwrap_or(false),
+                answers.next().unwrap_or(false),
             )
         }
-        _ => (false, false),
+        _ => (false, false, false),
     }
 }
 

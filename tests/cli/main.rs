@@ -7,6 +7,7 @@ mod support;
 mod browser;
 mod deliverability;
 mod hostile;
+mod inbound;
 mod preview;
 mod send;
 mod serve;

@@ -347,7 +347,16 @@ fn a_rerun_of_a_sent_week_sends_nothing_and_history_shows_the_week() {
     assert_eq!(
         header,
         [
-            "WEEK", "SUBJECT", "FEATURED", "QUEUED", "SENT", "FAILED", "SKIPPED", "STARTED",
+            "WEEK",
+            "SUBJECT",
+            "FEATURED",
+            "QUEUED",
+            "SENT",
+            "FAILED",
+            "SKIPPED",
+            "BOUNCED",
+            "COMPLAINED",
+            "STARTED",
             "FINISHED"
         ]
     );
