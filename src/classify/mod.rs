@@ -183,6 +183,7 @@ const RECIPIENT_HEADERS: [&str; 7] = [
 /// Read `raw`. `envelope` adds recipients the MTA passed beside the
 /// message (Postfix's `ORIGINAL_RECIPIENT`, for example).
 pub fn classify(raw: &[u8], addresses: &Addresses, envelope: &[String]) -> Reading {
+    let raw = without_mbox_line(raw);
     let mut reading = Reading::default();
     let head = header_fields(raw);
     reading.subject = get_header(&head, "subject").map(|s| one_line(s, 120));
@@ -269,6 +270,18 @@ pub fn classify(raw: &[u8], addresses: &Addresses, envelope: &[String]) -> Readi
 
     reading.kind = Kind::Other(other_reason(raw, &head, parsed.is_some()));
     reading
+}
+
+/// `raw` without the mbox `From sender date` line an MTA's local delivery
+/// puts before the headers (Postfix's pipe does).
+fn without_mbox_line(raw: &[u8]) -> &[u8] {
+    match raw.strip_prefix(b"From ") {
+        Some(rest) if !rest.starts_with(b":") => match memchr::memchr(b'\n', rest) {
+            Some(end) => &rest[end + 1..],
+            None => &[],
+        },
+        _ => raw,
+    }
 }
 
 /// Why a message that is no report is kept, in a few words.

@@ -230,3 +230,22 @@ fn folded_multi_line_replies_lose_their_repeated_codes() {
         assert_eq!(unrepeat(input), expected, "{input}");
     }
 }
+
+#[test]
+fn an_mbox_from_line_before_the_headers_is_skipped() {
+    let dsn = dsn(
+        "bounces+2026w48-1-abcdefghijklmnop@news.example.com",
+        "Final-Recipient: rfc822; ada@example.com\r\nAction: failed\r\nStatus: 5.1.1",
+        "Subject: x",
+    );
+    let piped = format!("From MAILER-DAEMON  Tue Dec  1 23:00:55 2026\n{dsn}");
+    let r = classify(piped.as_bytes(), &addresses(), &[]);
+    assert!(matches!(r.kind, Kind::Dsn(_)), "{:?}", r.kind);
+    assert_eq!(r.address_tags, ["2026w48-1-abcdefghijklmnop"]);
+    // A header named From is not an mbox line.
+    let header = classify(b"From: a@example.com\r\n\r\nhi", &addresses(), &[]);
+    assert_eq!(
+        header.kind,
+        Kind::Other("not a bounce, complaint or unsubscribe".into())
+    );
+}

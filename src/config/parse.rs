@@ -599,6 +599,37 @@ mod tests {
         assert!(c.dkim.is_none());
         assert_eq!(c.serve.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.serve.confirm_expiry_hours, 168);
+        assert!(c.inbound.bounce_address.is_none());
+        assert!(c.inbound.unsubscribe_address.is_none());
+        assert_eq!(c.inbound.soft_bounce_limit, 3);
+        assert!(c.inbound.imap.is_none());
+        assert_eq!(c.paths.inbound, PathBuf::from("subscribers/inbound"));
+    }
+
+    #[test]
+    fn the_inbound_section_is_read_into_addresses_and_a_mailbox() {
+        let c = Config::parse(
+            "[inbound]\nbounce_address = \"bounces@news.example.com\"\nunsubscribe_address = \"unsubscribe@news.example.com\"\n\
+             soft_bounce_limit = 2\n[inbound.imap]\nurl = \"imap://127.0.0.1:1143/?tls=none\"\n",
+            Some(Path::new("site/digest.toml")),
+        )
+        .unwrap();
+        let i = &c.inbound;
+        assert_eq!(i.bounce_address.as_ref().unwrap().user(), "bounces");
+        assert_eq!(
+            i.unsubscribe_address.as_ref().unwrap().domain(),
+            "news.example.com"
+        );
+        assert_eq!(i.soft_bounce_limit, 2);
+        let imap = i.imap.as_ref().unwrap();
+        assert_eq!(
+            (imap.url.port, imap.url.tls),
+            (1143, super::super::ImapTls::None)
+        );
+        assert_eq!(
+            (imap.folder.as_str(), imap.processed_folder.as_str()),
+            ("INBOX", "Processed")
+        );
     }
 
     #[test]
@@ -679,6 +710,38 @@ mod tests {
                 "site/digest.toml:1: `[dkim]` needs all of",
             ),
             ("[newsletter\n", "site/digest.toml:1: not valid TOML"),
+            (
+                "[inbound]\nbounce_address = \"bounces\"\n",
+                "site/digest.toml:2: `inbound.bounce_address` = \"bounces\": not an address",
+            ),
+            (
+                "[inbound]\nbounce_address = \"b+x@news.example.com\"\n",
+                "site/digest.toml:2: `inbound.bounce_address` = \"b+x@news.example.com\": the local part must not contain `+`",
+            ),
+            (
+                "[inbound]\nbounce_address = \"x@n.example\"\nunsubscribe_address = \"X@N.example\"\n",
+                "site/digest.toml:3: `inbound.unsubscribe_address` must differ from `inbound.bounce_address`",
+            ),
+            (
+                "[inbound]\nsoft_bounce_limit = 0\n",
+                "site/digest.toml:2: `inbound.soft_bounce_limit` must be between 1 and 100 issues",
+            ),
+            (
+                "[inbound.imap]\nfolder = \"INBOX\"\n",
+                "site/digest.toml:1: `[inbound.imap]` needs `url`",
+            ),
+            (
+                "[inbound.imap]\nurl = \"pop3://x\"\n",
+                "site/digest.toml:2: `inbound.imap.url` = \"pop3://x\": use imaps://",
+            ),
+            (
+                "[inbound.imap]\nurl = \"imaps://x.example\"\nfolder = \"A\"\nprocessed_folder = \"A\"\n",
+                "site/digest.toml:1: `inbound.imap.processed_folder` must differ from `folder`",
+            ),
+            (
+                "[inbound]\nbounce_adress = \"x@y.z\"\n",
+                "site/digest.toml:2: unknown key `inbound.bounce_adress`; did you mean `bounce_address`?",
+            ),
         ];
         for (text, expected) in cases {
             let got = problems(text);

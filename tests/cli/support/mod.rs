@@ -10,18 +10,23 @@
 //! - [`mail`]: header fields of raw messages;
 //! - [`dkim`]: the DKIM verification by dkimpy;
 //! - [`smtp`]: the in-process SMTP server;
-//! - [`fmt`]: numbers as the commands print them.
+//! - [`fmt`]: numbers as the commands print them;
+//! - [`postfix`], [`dovecot`]: a private Postfix (a real MTA that writes
+//!   DSNs and pipes them into a command) and a private Dovecot (a real IMAP
+//!   mailbox), for the inbound tests.
 //!
 //! The external tools some tests need (Chromium, SpamAssassin, dkimpy,
-//! html-validate) are looked for by `build.rs`: a test whose tool is missing
+//! html-validate, flufl.bounce, Postfix, Dovecot) are looked for by `build.rs`: a test whose tool is missing
 //! is compiled `#[ignore]`d outside CI (see there).
 
 pub mod config;
 pub mod db;
 pub mod dkim;
+pub mod dovecot;
 pub mod fmt;
 pub mod mail;
 pub mod ports;
+pub mod postfix;
 pub mod run;
 pub mod site;
 pub mod smtp;

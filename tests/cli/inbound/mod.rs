@@ -1,0 +1,646 @@
+//! `digest inbound`: bounces, complaints and mailto unsubscribes read from
+//! raw messages, against the built binary and a real SQLite file.
+//!
+//! Every test starts from a site whose five readers were sent the issues of
+//! 2026-W47 and 2026-W48 through the in-process SMTP server, so each
+//! delivery has the VERP address, Message-ID and token it really carried.
+//! The corpus under `tests/fixtures/inbound/` is written with placeholders
+//! for those; [`Sent::fill`] puts the real values in.
+
+mod imap;
+mod mta;
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use serde_json::Value;
+
+use super::support::mail::field;
+use super::support::run::run_at;
+use super::support::site::copy_dir;
+use super::support::smtp::TestSmtp;
+use super::support::{Config, Run, Site, finish, fixture, run};
+
+pub const BOUNCE: &str = "bounces@news.example.com";
+pub const UNSUBSCRIBE: &str = "unsubscribe@news.example.com";
+pub const READERS: [&str; 5] = [
+    "ada@example.com",
+    "grace@example.org",
+    "alan@example.net",
+    "edsger@example.com",
+    "barbara@example.org",
+];
+
+/// What one delivery carried.
+#[derive(Debug, Clone)]
+pub struct Carried {
+    pub verp: String,
+    pub message_id: String,
+    pub token: String,
+    pub list_unsubscribe: String,
+    pub from: String,
+}
+
+/// A site after the two sends, and what each delivery carried, by
+/// (address, week).
+pub struct Sent {
+    pub site: Site,
+    pub carried: HashMap<(String, String), Carried>,
+}
+
+/// The config of a list that hears back, sending through `smtp_url`.
+pub fn hearing_config(smtp_url: &str) -> Config {
+    Config::for_send(smtp_url)
+        .set("inbound", "bounce_address", BOUNCE)
+        .set("inbound", "unsubscribe_address", UNSUBSCRIBE)
+}
+
+/// The five readers, sent W47 (on its Sunday) and W48 through a server of
+/// their own, with `config`.
+pub fn sent_with(config: impl Fn(&str) -> Config) -> Sent {
+    let smtp = TestSmtp::start();
+    let subs: Vec<&str> = READERS.to_vec();
+    // The readers joined in the spring, long before either issue.
+    let site = Site::with_content(&fixture("small/content"));
+    site.config(&config(&smtp.url()));
+    let mut csv = String::from("email\n");
+    for s in &subs {
+        csv += &format!("{s}\n");
+    }
+    site.write("readers.csv", csv);
+    let imported = run_at(
+        &site,
+        "2026-04-01T08:00:00Z",
+        &["subscribers", "import", "readers.csv"],
+    );
+    assert_eq!(imported.code, 0, "{imported:#?}");
+    let w47 = run_at(
+        &site,
+        "2026-11-22T12:00:00Z",
+        &["send", "--week", "2026-W47"],
+    );
+    assert_eq!(w47.code, 0, "{w47:#?}");
+    let w48 = run(&site, &["send", "--week", "2026-W48"]);
+    assert_eq!(w48.code, 0, "{w48:#?}");
+    let mut carried = HashMap::new();
+    for m in smtp.messages() {
+        let email = m.rcpt_to[0].clone();
+        let tag = m
+            .mail_from
+            .split_once('+')
+            .map(|(_, t)| t.to_string())
+            .unwrap_or_default();
+        let week = if tag.is_empty() {
+            // Without VERP the week is the send's: W47 went first.
+            if carried_weeks(&carried, &email) {
+                "2026-W48"
+            } else {
+                "2026-W47"
+            }
+            .to_string()
+        } else {
+            format!("{}-W{}", &tag[..4], &tag[5..7])
+        };
+        let list_unsubscribe = field(&m.raw, "List-Unsubscribe").replace("\r\n", "");
+        let token = list_unsubscribe
+            .split("/unsubscribe/")
+            .nth(1)
+            .and_then(|rest| rest.split('>').next())
+            .expect("a token in List-Unsubscribe")
+            .to_string();
+        let message_id = field(&m.raw, "Message-ID")
+            .trim_matches(['<', '>'])
+            .to_string();
+        carried.insert(
+            (email, week),
+            Carried {
+                verp: m.mail_from.clone(),
+                message_id,
+                token,
+                from: field(&m.raw, "From"),
+                list_unsubscribe,
+            },
+        );
+    }
+    assert_eq!(carried.len(), 10, "{carried:#?}");
+    Sent { site, carried }
+}
+
+fn carried_weeks(carried: &HashMap<(String, String), Carried>, email: &str) -> bool {
+    carried.contains_key(&(email.to_string(), "2026-W47".to_string()))
+}
+
+pub fn sent() -> Sent {
+    sent_with(hearing_config)
+}
+
+impl Sent {
+    fn of(&self, email: &str, week: &str) -> &Carried {
+        self.carried
+            .get(&(email.to_string(), week.to_string()))
+            .unwrap_or_else(|| panic!("no delivery of {week} to {email}"))
+    }
+
+    /// `raw` with its placeholders replaced by what was sent (as bytes:
+    /// some fixtures are not UTF-8 around them).
+    pub fn fill(&self, raw: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(raw.len());
+        let mut rest = raw;
+        while let Some(start) = rest.windows(2).position(|w| w == b"{{") {
+            out.extend_from_slice(&rest[..start]);
+            let end = rest[start..]
+                .windows(2)
+                .position(|w| w == b"}}")
+                .expect("a closed placeholder")
+                + start;
+            let inner = std::str::from_utf8(&rest[start + 2..end]).expect("a UTF-8 placeholder");
+            let parts: Vec<&str> = inner.split(':').collect();
+            let value = match parts.as_slice() {
+                ["VERP", email, week] => self.of(email, week).verp.clone(),
+                ["MSGID", email, week] => self.of(email, week).message_id.clone(),
+                ["TOKEN", email] => self.of(email, "2026-W48").token.clone(),
+                ["UNSUB", email] => format!(
+                    "unsubscribe+{}@news.example.com",
+                    self.of(email, "2026-W48").token
+                ),
+                _ => panic!("unknown placeholder {{{{{inner}}}}}"),
+            };
+            out.extend_from_slice(value.as_bytes());
+            rest = &rest[end + 2..];
+        }
+        out.extend_from_slice(rest);
+        out
+    }
+
+    /// A copy of the site, for one message applied to a fresh list.
+    pub fn fresh_copy(&self) -> Site {
+        let site = Site::new();
+        copy_dir(self.site.dir.path(), site.dir.path());
+        site
+    }
+}
+
+/// `digest inbound -` with `raw` on standard input.
+pub fn inbound_stdin(site: &Site, raw: &[u8]) -> Run {
+    let mut cmd = site.digest(&["inbound", "-"]);
+    cmd.write_stdin(raw.to_vec());
+    finish(cmd)
+}
+
+/// A subscriber's status.
+pub fn status_of(site: &Site, email: &str) -> String {
+    show(site, email)["status"].as_str().unwrap().to_string()
+}
+
+/// `subscribers show EMAIL --format json`, which must succeed.
+pub fn show(site: &Site, email: &str) -> Value {
+    let r = run(site, &["subscribers", "show", email, "--format", "json"]);
+    assert_eq!(r.code, 0, "{r:#?}");
+    serde_json::from_str(&r.stdout).expect("JSON")
+}
+
+/// The fixture's bytes with its placeholders filled.
+fn message(sent: &Sent, path: &Path) -> Vec<u8> {
+    sent.fill(&std::fs::read(path).unwrap())
+}
+
+#[derive(serde::Deserialize, Debug)]
+struct Manifest {
+    message: Vec<Expected>,
+}
+
+#[derive(serde::Deserialize, Debug, Clone)]
+struct Expected {
+    file: String,
+    outcome: String,
+    subscriber: Option<String>,
+    issue: Option<String>,
+    status_after: Option<String>,
+    flufl: Option<bool>,
+    why: String,
+}
+
+fn manifest() -> Vec<Expected> {
+    let text = std::fs::read_to_string(fixture("inbound/expected.toml")).unwrap();
+    toml::from_str::<Manifest>(&text).unwrap().message
+}
+
+/// The start of the line `digest inbound` prints for an outcome.
+fn line_start(e: &Expected) -> String {
+    let who = e.subscriber.clone().unwrap_or_default();
+    let issue = e.issue.clone().unwrap_or_default();
+    match e.outcome.as_str() {
+        "hard" => format!("hard bounce: {who} ({issue}): "),
+        "soft" => format!("soft bounce: {who} ({issue}): "),
+        "event" => String::new(),
+        "complaint" => format!("complaint: {who}"),
+        "unsubscribe" => format!("unsubscribe: {who} (mailto)"),
+        "kept" => "kept: ".into(),
+        other => panic!("{}: unknown outcome {other}", e.file),
+    }
+}
+
+#[test]
+fn every_message_of_the_corpus_has_its_outcome_and_the_second_time_changes_nothing() {
+    let sent = sent();
+    let expected = manifest();
+    assert!(expected.len() >= 25, "{} messages", expected.len());
+    let mut files: Vec<String> = std::fs::read_dir(fixture("inbound"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".eml"))
+        .collect();
+    files.sort();
+    let listed: Vec<String> = expected.iter().map(|e| e.file.clone()).collect();
+    assert_eq!(
+        files,
+        {
+            let mut l = listed.clone();
+            l.sort();
+            l
+        },
+        "every fixture is in expected.toml"
+    );
+
+    let mut wrong = Vec::new();
+    for e in &expected {
+        let site = sent.fresh_copy();
+        let raw = message(&sent, &fixture(&format!("inbound/{}", e.file)));
+        let first = inbound_stdin(&site, &raw);
+        let start = line_start(e);
+        let line_ok = first.code == 0
+            && first.stderr.is_empty()
+            && first.stdout.lines().count() == 1
+            && first.stdout.starts_with(&start)
+            && (e.outcome != "event" || first.stdout.contains("[recorded, not counted]"));
+        if !line_ok {
+            wrong.push(format!(
+                "{}: expected `{start}…` ({})\n  got {first:?}",
+                e.file, e.why
+            ));
+            continue;
+        }
+        // Everyone else is untouched; the subscriber is as expected.
+        for reader in READERS {
+            let want = match (&e.subscriber, &e.status_after) {
+                (Some(s), Some(after)) if s == reader => after.as_str(),
+                _ => "active",
+            };
+            let got = status_of(&site, reader);
+            if got != want {
+                wrong.push(format!("{}: {reader} is {got}, expected {want}", e.file));
+            }
+        }
+        if e.outcome == "kept" {
+            let kept: Vec<_> = std::fs::read_dir(site.path("subscribers/inbound"))
+                .map(|d| d.flatten().collect())
+                .unwrap_or_default();
+            if kept.len() != 1 || std::fs::read(kept[0].path()).unwrap() != raw {
+                wrong.push(format!(
+                    "{}: not kept as it came ({} files)",
+                    e.file,
+                    kept.len()
+                ));
+            }
+        } else if let Some(who) = &e.subscriber {
+            let events = show(&site, who)["events"].clone();
+            let recorded =
+                events.as_array().unwrap().iter().any(|ev| {
+                    ev["issue"].as_str() == e.issue.as_deref() || e.outcome == "unsubscribe"
+                });
+            if !recorded {
+                wrong.push(format!("{}: no event for {who}: {events}", e.file));
+            }
+        }
+        let before = show(&site, e.subscriber.as_deref().unwrap_or(READERS[0]));
+        let second = inbound_stdin(&site, &raw);
+        let again_ok = second.code == 0
+            && (second.stdout.starts_with("already ")
+                || (e.outcome == "kept" && second.stdout.contains(": already saved as ")));
+        if !again_ok {
+            wrong.push(format!("{}: the second time said {second:?}", e.file));
+        }
+        if show(&site, e.subscriber.as_deref().unwrap_or(READERS[0])) != before {
+            wrong.push(format!("{}: the second time changed the history", e.file));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+#[test]
+#[cfg_attr(
+    missing_flufl,
+    ignore = "python3 -m pip install flufl.bounce (scripts/test.sh does)"
+)]
+fn an_independent_parser_agrees_with_every_dsn_it_has_an_opinion_on() {
+    let out = std::process::Command::new("python3")
+        .arg(fixture("inbound/flufl_check.py"))
+        .arg(fixture("inbound"))
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let seen: Value = serde_json::from_slice(&out.stdout).expect("JSON from flufl_check.py");
+    let mut checked = 0;
+    for e in manifest() {
+        if e.flufl != Some(true) {
+            continue;
+        }
+        let set = match e.outcome.as_str() {
+            "hard" => "permanent",
+            "soft" => "temporary",
+            other => panic!("{}: flufl = true on a {other}", e.file),
+        };
+        let who = e.subscriber.clone().unwrap().to_lowercase();
+        let found = seen[&e.file][set]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|v| v.as_str() == Some(who.as_str())));
+        assert!(found, "{}: flufl.bounce says {}", e.file, seen[&e.file]);
+        checked += 1;
+    }
+    assert!(
+        checked >= 8,
+        "only {checked} DSNs checked against flufl.bounce"
+    );
+}
+
+// ------------------------------------------------------------ what goes out --
+
+#[test]
+fn every_delivery_carries_its_own_tag_and_a_mailto_unsubscribe() {
+    let sent = sent();
+    let mut tags = std::collections::HashSet::new();
+    for ((email, week), c) in &sent.carried {
+        let tag = c
+            .verp
+            .strip_prefix("bounces+")
+            .and_then(|t| t.strip_suffix("@news.example.com"))
+            .unwrap_or_else(|| panic!("{email} {week}: envelope sender {}", c.verp));
+        assert!(
+            tag.starts_with(&week.to_lowercase().replace("-w", "w")),
+            "{tag}"
+        );
+        assert_eq!(c.message_id, format!("{tag}@glossary.example"));
+        assert!(tags.insert(tag.to_string()), "{tag} twice");
+        assert_eq!(
+            c.list_unsubscribe,
+            format!(
+                "<https://glossary.example/digest/unsubscribe/{0}>, <mailto:unsubscribe+{0}@news.example.com?subject=unsubscribe>",
+                c.token
+            )
+        );
+        assert_eq!(c.from, "\"AI Glossary\" <digest@glossary.example>");
+    }
+}
+
+#[test]
+fn without_an_inbound_section_the_envelope_sender_is_the_from_address() {
+    let sent = sent_with(Config::for_send);
+    for c in sent.carried.values() {
+        assert_eq!(c.verp, "digest@glossary.example");
+        assert!(
+            !c.list_unsubscribe.contains("mailto:"),
+            "{}",
+            c.list_unsubscribe
+        );
+    }
+}
+
+// ------------------------------------------------------------ bounces --
+
+/// A minimal DSN about `email` to `to`.
+fn dsn(to: &str, email: &str, action: &str, status: &str) -> Vec<u8> {
+    format!(
+        "From: MAILER-DAEMON@mx.example.net\r\nTo: {to}\r\nSubject: Delivery Status Notification\r\n\
+         MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"b\"\r\n\r\n\
+         --b\r\nContent-Type: text/plain\r\n\r\nIt did not work out.\r\n\
+         --b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\n\
+         Final-Recipient: rfc822; {email}\r\nAction: {action}\r\nStatus: {status}\r\n\
+         Diagnostic-Code: smtp; {} {status} it said no\r\n\r\n--b--\r\n",
+        if status.starts_with('5') { 550 } else { 452 }
+    )
+    .into_bytes()
+}
+
+#[test]
+fn soft_bounces_on_consecutive_issues_up_to_the_limit_bounce_the_address() {
+    let sent = sent_with(|url| hearing_config(url).set("inbound", "soft_bounce_limit", 2));
+    let site = &sent.site;
+    let ada = "ada@example.com";
+    let first = inbound_stdin(
+        site,
+        &dsn(&sent.of(ada, "2026-W47").verp, ada, "failed", "4.2.2"),
+    );
+    assert_eq!(
+        first.stdout,
+        "soft bounce: ada@example.com (2026-W47): 452 4.2.2 it said no [1 of 2 issues in a row]\n"
+    );
+    assert_eq!(status_of(site, ada), "active");
+    let second = inbound_stdin(
+        site,
+        &dsn(&sent.of(ada, "2026-W48").verp, ada, "failed", "4.2.2"),
+    );
+    assert_eq!(
+        second.stdout,
+        "soft bounce: ada@example.com (2026-W48): 452 4.2.2 it said no [2 issues in a row: now bounced]\n"
+    );
+    assert_eq!(status_of(site, ada), "bounced");
+    for other in &READERS[1..] {
+        assert_eq!(status_of(site, other), "active");
+    }
+    // A bounced address is not queued for the next issue.
+    let w49 = run_at(
+        site,
+        "2026-12-06T12:00:00Z",
+        &["send", "--week", "2026-W49", "--dry-run"],
+    );
+    assert!(
+        w49.stdout.contains("would be sent to 4 subscribers"),
+        "{w49:#?}"
+    );
+}
+
+#[test]
+fn a_hard_bounce_shows_in_the_history_of_the_subscriber_and_the_issue() {
+    let sent = sent();
+    let site = &sent.site;
+    let ada = "ada@example.com";
+    let r = inbound_stdin(
+        site,
+        &dsn(&sent.of(ada, "2026-W48").verp, ada, "failed", "5.1.1"),
+    );
+    assert_eq!(
+        r.stdout,
+        "hard bounce: ada@example.com (2026-W48): 550 5.1.1 it said no [now bounced]\n"
+    );
+    let shown = run(site, &["subscribers", "show", ada]);
+    assert_eq!(shown.code, 0, "{shown:#?}");
+    let lines: Vec<&str> = shown.stdout.lines().collect();
+    assert_eq!(lines[0], ada);
+    assert!(
+        lines.iter().any(|l| l.trim() == "status      bounced"),
+        "{}",
+        shown.stdout
+    );
+    let events: Vec<&str> = lines
+        .iter()
+        .skip_while(|l| !l.starts_with("WHEN"))
+        .skip(1)
+        .map(|l| l.split_whitespace().nth(1).unwrap_or(""))
+        .collect();
+    assert_eq!(
+        events,
+        ["bounced", "hard", "sent", "sent", "confirmed", "subscribed"],
+        "{}",
+        shown.stdout
+    );
+    let json = show(site, ada);
+    assert_eq!(json["status"], "bounced");
+    assert_eq!(json["events"][0]["kind"], "bounced");
+    assert_eq!(json["events"][1]["kind"], "hard_bounce");
+    assert_eq!(json["events"][1]["issue"], "2026-W48");
+    assert_eq!(json["events"][1]["detail"], "550 5.1.1 it said no");
+
+    let history = run(site, &["history"]);
+    assert!(history.stdout.contains("BOUNCED"), "{}", history.stdout);
+    assert!(
+        history
+            .stdout
+            .contains("warning: 2026-W48: hard-bounce rate 20.0 % (1 of 5 sent) is past 2 %"),
+        "{}",
+        history.stdout
+    );
+    let json: Value =
+        serde_json::from_str(&run(site, &["history", "--format", "json"]).stdout).unwrap();
+    assert_eq!(json[0]["week"], "2026-W48");
+    assert_eq!(json[0]["bounced"], 1);
+    assert_eq!(json[0]["hard_bounced"], 1);
+    assert_eq!(json[0]["complained"], 0);
+    assert_eq!(json[1]["bounced"], 0);
+
+    let unknown = run(site, &["subscribers", "show", "nobody@example.com"]);
+    assert_eq!(unknown.code, 1, "{unknown:#?}");
+    assert!(
+        unknown.stderr.contains("no subscriber nobody@example.com"),
+        "{unknown:#?}"
+    );
+}
+
+#[test]
+fn a_complaint_unsubscribes_and_a_cli_subscribe_afterwards_says_so() {
+    let sent = sent();
+    let site = &sent.site;
+    let grace = "grace@example.org";
+    let arf = format!(
+        "From: fbl@mail.example.net\r\nTo: fbl@news.example.com\r\nMIME-Version: 1.0\r\n\
+         Content-Type: multipart/report; report-type=feedback-report; boundary=\"f\"\r\n\r\n\
+         --f\r\nContent-Type: text/plain\r\n\r\nA reader reported this as spam.\r\n\
+         --f\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\nVersion: 1\r\n\r\n\
+         --f\r\nContent-Type: text/rfc822-headers\r\n\r\nMessage-ID: <{}>\r\nSubject: x\r\n\r\n--f--\r\n",
+        sent.of(grace, "2026-W47").message_id
+    );
+    let r = inbound_stdin(site, arf.as_bytes());
+    assert_eq!(
+        r.stdout,
+        "complaint: grace@example.org (2026-W47): unsubscribed\n"
+    );
+    assert_eq!(status_of(site, grace), "unsubscribed");
+    assert_eq!(show(site, grace)["unsubscribed_how"], "complaint");
+    let history = run(site, &["history"]);
+    assert!(
+        history
+            .stdout
+            .contains("warning: 2026-W47: complaint rate 20.00 % (1 of 5 sent) is past 0.1 %"),
+        "{}",
+        history.stdout
+    );
+    let again = run(site, &["subscribe", grace]);
+    assert_eq!(again.code, 0, "{again:#?}");
+    assert!(
+        again.stdout.contains(
+            "re-subscribed: grace@example.org (was unsubscribed after marking the digest as spam"
+        ),
+        "{again:#?}"
+    );
+}
+
+#[test]
+fn how_a_reader_left_is_in_their_history() {
+    let sent = sent();
+    let site = &sent.site;
+    let r = inbound_stdin(
+        site,
+        format!(
+            "From: Ada <ada@example.com>\r\nTo: {}\r\nSubject: unsubscribe\r\n\r\n",
+            sent.fill(b"{{UNSUB:ada@example.com}}").escape_ascii()
+        )
+        .as_bytes(),
+    );
+    assert_eq!(r.stdout, "unsubscribe: ada@example.com (mailto)\n");
+    assert_eq!(show(site, "ada@example.com")["unsubscribed_how"], "mailto");
+    assert_eq!(show(site, "ada@example.com")["events"][0]["how"], "mailto");
+    let cli = run(site, &["unsubscribe", "alan@example.net"]);
+    assert_eq!(cli.code, 0, "{cli:#?}");
+    let shown = run(site, &["subscribers", "show", "alan@example.net"]);
+    assert!(
+        shown.stdout.contains("unsubscribed (cli)"),
+        "{}",
+        shown.stdout
+    );
+}
+
+// ---------------------------------------------------------- exit codes --
+
+#[test]
+fn what_cannot_be_recorded_now_exits_75_and_what_is_not_ours_is_kept_with_0() {
+    let sent = sent();
+    let site = &sent.site;
+
+    let empty = inbound_stdin(site, b"");
+    assert_eq!(empty.code, 0, "{empty:#?}");
+    assert!(
+        empty
+            .stdout
+            .starts_with("kept: an empty message: saved as subscribers/inbound/"),
+        "{empty:#?}"
+    );
+
+    let missing = run(site, &["inbound", "no-such.eml"]);
+    assert_eq!(missing.code, 2, "{missing:#?}");
+    assert!(
+        missing
+            .stderr
+            .contains("cannot read the message no-such.eml"),
+        "{missing:#?}"
+    );
+
+    // The database locked by another writer past the busy timeout.
+    let conn = super::support::db::db(site);
+    conn.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let ada = "ada@example.com";
+    let locked = inbound_stdin(
+        site,
+        &dsn(&sent.of(ada, "2026-W48").verp, ada, "failed", "5.1.1"),
+    );
+    assert_eq!(locked.code, 75, "{locked:#?}");
+    assert!(
+        locked
+            .stderr
+            .contains("exit 75 asks the mail system to keep it"),
+        "{locked:#?}"
+    );
+    conn.execute_batch("ROLLBACK").unwrap();
+    drop(conn);
+    assert_eq!(status_of(site, ada), "active");
+
+    // A broken config is no reason to bounce the bounce either.
+    site.write("broken.toml", "[inbound]\nbounce_address = 42\n");
+    let mut cmd = site.digest(&["--config", "broken.toml", "inbound", "-"]);
+    cmd.write_stdin(b"Subject: x\r\n\r\n".to_vec());
+    let broken = finish(cmd);
+    assert_eq!(broken.code, 75, "{broken:#?}");
+    assert!(broken.stderr.contains("broken.toml:2"), "{broken:#?}");
+}
