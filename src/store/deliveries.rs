@@ -272,20 +272,42 @@ pub(super) fn mark_finished_if_done(
 }
 
 /// Subscribers whose last `after` deliveries all failed permanently become
-/// `bounced`. Returns how many.
-pub(super) fn apply_bounces(conn: &Connection, week: &str, after: u32) -> anyhow::Result<u64> {
-    let n = conn.execute(
-        "UPDATE subscribers SET status = 'bounced'
-         WHERE status = 'active' AND id IN (
+/// `bounced`, each with an event saying why. Returns how many.
+pub(super) fn apply_bounces(
+    conn: &Connection,
+    week: &str,
+    after: u32,
+    now: Timestamp,
+) -> anyhow::Result<u64> {
+    const BOUNCING: &str = "status = 'active' AND id IN (
              SELECT d.subscriber_id FROM deliveries d
              WHERE d.issue = ?1 AND d.status = 'failed' AND d.permanent = 1
                AND ?2 <= (SELECT count(*) FROM (
                    SELECT d2.status, d2.permanent FROM deliveries d2
                    WHERE d2.subscriber_id = d.subscriber_id AND d2.issue <= ?1 AND d2.status <> 'skipped'
                    ORDER BY d2.issue DESC LIMIT ?2) recent
-                 WHERE recent.status = 'failed' AND recent.permanent = 1))",
+                 WHERE recent.status = 'failed' AND recent.permanent = 1))";
+    let tx = conn.unchecked_transaction()?;
+    tx.execute(
+        &format!(
+            "INSERT INTO events (subscriber_id, at, kind, issue, detail)
+             SELECT id, ?3, 'bounced', ?1, ?4 FROM subscribers WHERE {BOUNCING}"
+        ),
+        params![
+            week,
+            after,
+            now,
+            match after {
+                1 => "refused by the receiving server".to_string(),
+                n => format!("refused by the receiving server on {n} issues in a row"),
+            }
+        ],
+    )?;
+    let n = tx.execute(
+        &format!("UPDATE subscribers SET status = 'bounced' WHERE {BOUNCING}"),
         params![week, after],
     )?;
+    tx.commit()?;
     Ok(n as u64)
 }
 

@@ -194,7 +194,7 @@ impl Ledger {
         let store = self.close().await?;
         let conn = &store.conn;
         let w = week.to_string();
-        let bounced = deliveries::apply_bounces(conn, &w, bounce_after)?;
+        let bounced = deliveries::apply_bounces(conn, &w, bounce_after, now)?;
         deliveries::mark_finished_if_done(conn, &w, now)?;
         deliveries::release_lease(conn, &lease_name(&w), holder)?;
         let totals = deliveries::counts(conn, &w)?;

@@ -484,6 +484,16 @@ fn with_bounce_after_1_a_permanent_failure_marks_the_subscriber_bounced() {
         .collect();
     bounced.sort_unstable();
     assert_eq!(bounced, gone.map(String::as_str));
+    // Their history says when and why.
+    let shown = run(&site, &["subscribers", "show", gone[0], "--format", "json"]);
+    let shown: serde_json::Value = serde_json::from_str(&shown.stdout).unwrap();
+    assert_eq!(shown["events"][0]["kind"], "bounced", "{shown}");
+    assert_eq!(
+        shown["events"][0]["detail"],
+        "refused by the receiving server"
+    );
+    assert_eq!(shown["events"][1]["kind"], "refused", "{shown}");
+    assert_eq!(shown["events"][1]["issue"], WEEK);
 
     // Retrying the failures never mails a bounced subscriber: their rows
     // stay failed, so the run still reports them and exits 1.

@@ -113,6 +113,8 @@ struct Row {
     confirm_sent_at: Option<String>,
     confirmed_at: Option<String>,
     unsubscribed_at: Option<String>,
+    /// How they left: one-click, page, mailto, cli, complaint.
+    unsubscribed_how: Option<String>,
     name: Option<String>,
     role: Option<String>,
 }
@@ -268,7 +270,7 @@ impl Web {
     fn row(&self, email: &str) -> Option<Row> {
         self.db()
             .query_row(
-                "SELECT status, token, confirm_token, confirm_sent_at, confirmed_at, unsubscribed_at, name, role
+                "SELECT status, token, confirm_token, confirm_sent_at, confirmed_at, unsubscribed_at, name, role, unsubscribed_how
                  FROM subscribers WHERE email_key = lower(?1)",
                 [email],
                 |r| {
@@ -281,6 +283,7 @@ impl Web {
                         unsubscribed_at: r.get(5)?,
                         name: r.get(6)?,
                         role: r.get(7)?,
+                        unsubscribed_how: r.get(8)?,
                     })
                 },
             )
@@ -896,6 +899,7 @@ async fn one_click_unsubscribe_works_with_any_body_is_idempotent_and_is_not_a_re
     assert!(reply.header(header::SET_COOKIE).is_none());
     let row = web.row(email).unwrap();
     assert_eq!(row.status, "unsubscribed");
+    assert_eq!(row.unsubscribed_how.as_deref(), Some("one-click"));
     let when = row.unsubscribed_at.expect("unsubscribed_at");
 
     // Again: the same answer, and the first time is kept.
@@ -960,7 +964,11 @@ async fn one_click_unsubscribe_works_with_any_body_is_idempotent_and_is_not_a_re
         )
         .await
         .assert_status(StatusCode::OK);
-        assert_eq!(web.row(&email).unwrap().status, "unsubscribed");
+        let row = web.row(&email).unwrap();
+        assert_eq!(row.status, "unsubscribed");
+        // The page's empty form is the page; the multipart is one-click.
+        let how = if body.is_empty() { "page" } else { "one-click" };
+        assert_eq!(row.unsubscribed_how.as_deref(), Some(how));
     }
 }
 

@@ -397,6 +397,37 @@ fn every_delivery_carries_its_own_tag_and_a_mailto_unsubscribe() {
 }
 
 #[test]
+#[cfg_attr(
+    missing_dkimpy,
+    ignore = "dkimpy not installed: run scripts/install-test-deps.sh"
+)]
+fn dkim_covers_the_list_unsubscribe_with_its_mailto() {
+    let smtp = TestSmtp::start();
+    let site = Site::with_content(&fixture("small/content"));
+    site.config(&hearing_config(&smtp.url()).dkim(&fixture("dkim/rsa.pem")));
+    let r = run(&site, &["subscribe", "ada@example.com"]);
+    assert_eq!(r.code, 0, "{r:#?}");
+    let r = run(&site, &["send", "--week", "2026-W48"]);
+    assert_eq!(r.code, 0, "{r:#?}");
+    let m = &smtp.messages()[0];
+    assert!(field(&m.raw, "List-Unsubscribe").contains("<mailto:unsubscribe+"));
+    let signed = field(&m.raw, "DKIM-Signature").to_ascii_lowercase();
+    assert!(signed.contains("list-unsubscribe"), "{signed}");
+    let path = site.path("signed.eml");
+    std::fs::write(&path, &m.raw).unwrap();
+    let out = super::support::dkim::verify(
+        &site,
+        &super::support::dkim::dkim_record("rsa.pub.pem", false),
+        &[path],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
 fn without_an_inbound_section_the_envelope_sender_is_the_from_address() {
     let sent = sent_with(Config::for_send);
     for c in sent.carried.values() {
