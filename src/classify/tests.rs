@@ -1,6 +1,7 @@
 //! The classifier on small messages in the shapes real systems send; the
 //! corpus under `tests/fixtures/inbound/` covers whole messages end to end.
 
+use super::dsn::unrepeat;
 use super::*;
 
 fn addresses() -> Addresses {

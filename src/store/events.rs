@@ -9,13 +9,11 @@
 //! that did not bounce, do too; a complaint unsubscribes. A report that
 //! was recorded already is recognised and changes nothing.
 
-use rusqlite::{OptionalExtension as _, Transaction, params};
-use serde::Serialize;
+use rusqlite::{Transaction, params};
 
 use super::Store;
 use super::subscribers::{Subscriber, select_subscriber};
 use crate::status::Status;
-use crate::tag::TagKey;
 use crate::timestamp::Timestamp;
 use crate::week::IssueWeek;
 
@@ -88,51 +86,7 @@ pub enum Complained {
     AlreadyGone,
 }
 
-/// One line of a subscriber's history.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Event {
-    pub at: Timestamp,
-    pub kind: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub issue: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub how: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
-
 impl Store {
-    /// The key that signs delivery tags, made on first use.
-    pub fn tag_key(&mut self) -> anyhow::Result<TagKey> {
-        if let Some(key) = self.existing_tag_key()? {
-            return Ok(key);
-        }
-        let key = TagKey::generate()?;
-        self.conn.execute(
-            "INSERT INTO keys (name, value) VALUES ('tag', ?1) ON CONFLICT (name) DO NOTHING",
-            [key.bytes().as_slice()],
-        )?;
-        // Another process may have written its key first: theirs stands.
-        self.existing_tag_key()?
-            .ok_or_else(|| anyhow::anyhow!("the tag key was not stored"))
-    }
-
-    /// The tag key, if one was made (for read-only commands).
-    pub fn existing_tag_key(&self) -> anyhow::Result<Option<TagKey>> {
-        let bytes: Option<Vec<u8>> = self
-            .conn
-            .query_row("SELECT value FROM keys WHERE name = 'tag'", [], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        match bytes {
-            None => Ok(None),
-            Some(b) => TagKey::from_bytes(&b)
-                .map(Some)
-                .ok_or_else(|| anyhow::anyhow!("the stored tag key is damaged (not 32 bytes)")),
-        }
-    }
-
     /// The subscriber of a delivery of `week`, if that delivery exists.
     pub fn delivery_subscriber(
         &self,
@@ -232,75 +186,6 @@ impl Store {
         tx.commit()?;
         Ok(outcome)
     }
-
-    /// The subscriber's history, newest first: the events recorded, each
-    /// issue delivered or refused, and when they subscribed and confirmed.
-    pub fn history_of(&self, subscriber: &Subscriber) -> anyhow::Result<Vec<Event>> {
-        let event = |at, kind: &str, issue, how, detail| Event {
-            at,
-            kind: kind.to_string(),
-            issue,
-            how,
-            detail,
-        };
-        // (event, rank, sequence): at the same second, what happens later
-        // in a subscriber's life sorts first.
-        let mut all: Vec<(Event, u8, i64)> = vec![(
-            event(subscriber.created_at, "subscribed", None, None, None),
-            0,
-            0,
-        )];
-        if let Some(at) = subscriber.confirmed_at {
-            all.push((event(at, "confirmed", None, None, None), 1, 0));
-        }
-        let mut stmt = self.conn.prepare(
-            "SELECT d.issue, d.status, d.sent_at, d.last_error, d.permanent, i.sent_started_at
-             FROM deliveries d JOIN issues i ON i.week = d.issue
-             WHERE d.subscriber_id = ?1 AND d.status IN ('sent', 'failed') ORDER BY d.issue",
-        )?;
-        let rows = stmt.query_map([subscriber.id], |r| {
-            let status: String = r.get(1)?;
-            let sent_at: Option<Timestamp> = r.get(2)?;
-            let started: Option<Timestamp> = r.get(5)?;
-            let permanent: bool = r.get(4)?;
-            let kind = match (status.as_str(), permanent) {
-                ("sent", _) => "sent",
-                (_, true) => "refused",
-                (_, false) => "not_delivered",
-            };
-            Ok(event(
-                sent_at.or(started).unwrap_or(subscriber.created_at),
-                kind,
-                r.get(0)?,
-                None,
-                r.get(3)?,
-            ))
-        })?;
-        for (i, row) in rows.enumerate() {
-            all.push((row?, 2, i as i64));
-        }
-        let mut stmt = self.conn.prepare(
-            "SELECT at, kind, issue, how, detail, id FROM events WHERE subscriber_id = ?1",
-        )?;
-        let rows = stmt.query_map([subscriber.id], |r| {
-            Ok((
-                event(
-                    r.get(0)?,
-                    &r.get::<_, String>(1)?,
-                    r.get(2)?,
-                    r.get(3)?,
-                    r.get(4)?,
-                ),
-                3,
-                r.get(5)?,
-            ))
-        })?;
-        for row in rows {
-            all.push(row?);
-        }
-        all.sort_by(|(a, ra, sa), (b, rb, sb)| (b.at, rb, sb).cmp(&(a.at, ra, sa)));
-        Ok(all.into_iter().map(|(e, _, _)| e).collect())
-    }
 }
 
 /// The length of the run of consecutive deliveries to the subscriber that
@@ -375,40 +260,6 @@ pub(super) fn unsubscribe_in(
         )?;
     }
     Ok(changed == 1)
-}
-
-impl Store {
-    /// The lease `name` for a run that is not a send (`inbound --imap`),
-    /// for `ttl`: taken when it is free, expired, or held by a process gone
-    /// from this host. `Some(holder)` when a live run holds it.
-    pub fn take_run_lease(
-        &self,
-        name: &str,
-        holder: &crate::lease::Holder,
-        now: Timestamp,
-        ttl: std::time::Duration,
-    ) -> anyhow::Result<Option<String>> {
-        let until =
-            Timestamp::from(now.at() + chrono::Duration::seconds(ttl.as_secs().min(86_400) as i64));
-        let me = holder.to_string();
-        let Some(other) = super::deliveries::try_lease(&self.conn, name, &me, now, until)? else {
-            return Ok(None);
-        };
-        if crate::lease::Holder::is_gone_from(&other, &holder.host)
-            && super::deliveries::take_over_lease(&self.conn, name, &me, &other, until)?
-        {
-            return Ok(None);
-        }
-        Ok(Some(other))
-    }
-
-    pub fn release_run_lease(
-        &self,
-        name: &str,
-        holder: &crate::lease::Holder,
-    ) -> anyhow::Result<()> {
-        super::deliveries::release_lease(&self.conn, name, &holder.to_string())
-    }
 }
 
 #[cfg(test)]
@@ -566,14 +417,5 @@ mod tests {
                 how: Some("complaint")
             }
         );
-    }
-
-    #[test]
-    fn the_tag_key_is_made_once() {
-        let mut store = Store::in_memory().unwrap();
-        assert!(store.existing_tag_key().unwrap().is_none());
-        let first = store.tag_key().unwrap();
-        let again = store.tag_key().unwrap();
-        assert_eq!(first.bytes(), again.bytes());
     }
 }

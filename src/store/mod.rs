@@ -9,7 +9,9 @@
 
 mod deliveries;
 mod events;
+mod history;
 mod issues;
+mod keys;
 pub mod ledger;
 mod optin;
 mod sql;
@@ -23,7 +25,8 @@ use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{M, Migrations};
 
 pub use deliveries::{Frozen, HistoryRow};
-pub use events::{BounceKind, Bounced, Complained, Event, How};
+pub use events::{BounceKind, Bounced, Complained, How};
+pub use history::Event;
 pub use issues::FrozenIssue;
 pub use ledger::{Finished, Ledger};
 pub use optin::{Confirmed, OptIn};
