@@ -118,9 +118,8 @@ pub(super) fn unrepeat(text: &str) -> String {
     let mut i = 0;
     while i < words.len() {
         let w = words[i];
-        let continued = w
-            .get(..4)
-            .is_some_and(|p| digits(&p[..3]) && p.ends_with('-'));
+        let b = w.as_bytes();
+        let continued = b.len() >= 4 && b[..3].iter().all(u8::is_ascii_digit) && b[3] == b'-';
         if i > 0 && continued {
             i += 1;
             continue;

@@ -225,6 +225,7 @@ fn folded_multi_line_replies_lose_their_repeated_codes() {
             "user unknown, code 550 later",
             "user unknown, code 550 later",
         ),
+        ("x O\u{fffd}- é-5.1.1 ünï", "x O\u{fffd}- é-5.1.1 ünï"),
         ("", ""),
     ];
     for (input, expected) in cases {
