@@ -19,6 +19,16 @@ CHECKS=(
     "command -v npm|npm"
     "command -v python3|python3"
     "python3 -m pip --version|python3-pip"
+    # The inbound tests (tests/cli/inbound/) run a private Postfix
+    # (tests/cli/support/postfix.rs, used by inbound/mta.rs) that turns mail
+    # for unknown users into real DSNs and pipes them into `digest inbound`,
+    # and a private Dovecot IMAP server (tests/cli/support/dovecot.rs, used
+    # by inbound/imap.rs) that `digest inbound --imap` reads. The tests start
+    # both with their own config in a temporary folder; the system's own
+    # mail services are left unconfigured and stopped (see
+    # stop_system_mail_services below).
+    "test -x /usr/sbin/postfix|postfix"
+    "test -x /usr/lib/dovecot/imap|dovecot-imapd"
 )
 
 # build.rs looks for the same tools to mark the tests that need a missing
@@ -54,6 +64,15 @@ python_and_node() {
             || python3 -m pip install -q --break-system-packages dkimpy==1.1.8 pynacl==1.5.0
         installed=1
     fi
+    # flufl.bounce (Mailman's bounce detectors) reads the bounces of the
+    # inbound tests (tests/cli/inbound/corpus.rs, through
+    # tests/fixtures/inbound/flufl_check.py), as an independent parser.
+    if ! python3 -c 'import flufl.bounce' >/dev/null 2>&1; then
+        echo "install-test-deps: installing flufl.bounce (pip)" >&2
+        python3 -m pip install -q flufl.bounce==6.0.0 atpublic==9.0.0 \
+            || python3 -m pip install -q --break-system-packages flufl.bounce==6.0.0 atpublic==9.0.0
+        installed=1
+    fi
     # html-validate, into the build folder rather than globally.
     local tools
     tools="$root/target/test-tools"
@@ -87,10 +106,43 @@ as_root() {
     fi
 }
 
+# The tests start their own Postfix and Dovecot; the packages' system
+# services must not run (they would hold ports 25, 143 and 993 and deliver
+# mail for the machine). Postfix is told to configure nothing, so the package
+# writes no /etc/postfix/main.cf and its service has nothing to start.
+wants() {
+    case " ${missing[*]} " in
+        *" $1 "*) return 0 ;;
+        *) return 1 ;;
+    esac
+}
+stop_system_mail_services() {
+    local unit
+    if [ -d /run/systemd/system ]; then
+        for unit in postfix.service dovecot.service dovecot.socket; do
+            as_root systemctl disable --now --quiet "$unit" >/dev/null 2>&1 || true
+        done
+    fi
+    # Without systemd (a container), an init script may still have started
+    # them: stop the default instances only (default config, default pid
+    # files), never the tests' own.
+    if wants postfix && as_root /usr/sbin/postfix status >/dev/null 2>&1; then
+        as_root /usr/sbin/postfix stop >/dev/null 2>&1 || true
+    fi
+    if wants dovecot-imapd && [ -s /run/dovecot/master.pid ] \
+        && as_root kill -0 "$(cat /run/dovecot/master.pid)" >/dev/null 2>&1; then
+        as_root /usr/bin/doveadm stop >/dev/null 2>&1 || true
+    fi
+}
+
 echo "install-test-deps: installing ${missing[*]}" >&2
+if wants postfix; then
+    echo "postfix postfix/main_mailer_type select No configuration" | as_root debconf-set-selections
+fi
 as_root apt-get update -qq
 as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
 installed=1
+stop_system_mail_services
 
 # Check again: a package that installed but did not provide the tool is an error.
 for check in "${CHECKS[@]}"; do

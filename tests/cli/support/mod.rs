@@ -20,6 +20,7 @@
 //! is compiled `#[ignore]`d outside CI (see there).
 
 pub mod config;
+mod daemon;
 pub mod db;
 pub mod dkim;
 pub mod dovecot;
