@@ -30,6 +30,11 @@ fn filled(sent: &Sent, file: &str) -> Vec<u8> {
 
 /// The sent site reading `url`'s mailbox, with `timeout` seconds.
 fn configure(sent: &Sent, url: &str, timeout: u32) {
+    configure_with(sent, url, timeout, "");
+}
+
+/// The same, with more `[inbound.imap]` lines.
+fn configure_with(sent: &Sent, url: &str, timeout: u32, more: &str) {
     let text = sent.site.read("digest.toml");
     // The config as the send had it, without a mailbox configured before.
     let base = text.split("\n[inbound.imap]").next().unwrap_or_default();
@@ -43,7 +48,7 @@ fn configure(sent: &Sent, url: &str, timeout: u32) {
     };
     sent.site.write(
         "digest.toml",
-        format!("{text}\n[inbound.imap]\nurl = \"{url}\"\n"),
+        format!("{text}\n[inbound.imap]\nurl = \"{url}\"\n{more}"),
     );
 }
 
@@ -224,4 +229,43 @@ fn a_refused_login_or_a_server_that_is_not_there_exits_1_naming_it_with_nothing_
         run(&sent.site, &["subscribers", "list", "--format", "json"]).stdout,
         before
     );
+}
+
+#[test]
+#[cfg_attr(
+    missing_dovecot,
+    ignore = "needs Dovecot (scripts/install-test-deps.sh installs it)"
+)]
+fn imaps_and_starttls_check_the_certificate_and_trust_a_private_ca_from_ca_file() {
+    let sent = sent();
+    let dovecot = Dovecot::start_tls(USER, PASSWORD);
+    let imaps = format!("imaps://localhost:{}", dovecot.tls_port.unwrap());
+    let ca = format!("ca_file = \"{}\"\n", fixture("tls/cert.pem").display());
+
+    // A certificate nobody vouches for: no login is attempted.
+    configure(&sent, &imaps, 10);
+    let untrusted = imap_run(&sent, PASSWORD);
+    assert_eq!(untrusted.code, 1, "{untrusted:#?}");
+    assert!(
+        untrusted.stderr.contains(&format!(
+            "IMAP server localhost:{}: TLS handshake",
+            dovecot.tls_port.unwrap()
+        )),
+        "{untrusted:#?}"
+    );
+
+    // Trusted through ca_file: TLS from the first byte, then STARTTLS.
+    for (url, file) in [
+        (imaps.clone(), MAILBOX[0].0),
+        (format!("imap://127.0.0.1:{}", dovecot.port), MAILBOX[3].0),
+    ] {
+        dovecot.put("INBOX", &filled(&sent, file));
+        configure_with(&sent, &url, 10, &ca);
+        let r = imap_run(&sent, PASSWORD);
+        assert_eq!(r.code, 0, "{url}: {r:#?}");
+        assert!(r.stdout.ends_with(" 0 kept\n"), "{url}: {r:#?}");
+    }
+    assert_eq!(dovecot.messages("Processed").len(), 2);
+    assert_eq!(status_of(&sent.site, "ada@example.com"), "bounced");
+    assert_eq!(status_of(&sent.site, "edsger@example.com"), "unsubscribed");
 }

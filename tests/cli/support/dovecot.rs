@@ -64,6 +64,8 @@ static DELIVERIES: AtomicU64 = AtomicU64::new(0);
 pub struct Dovecot {
     /// The IMAP port on 127.0.0.1.
     pub port: u16,
+    /// The IMAPS port (TLS from the first byte), when started with TLS.
+    pub tls_port: Option<u16>,
     /// The one user's login name.
     pub user: String,
     dir: TempDir,
@@ -75,6 +77,17 @@ impl Dovecot {
     /// log when it doesn't. Neither `user` nor `password` holds `:` or a
     /// line break.
     pub fn start(user: &str, password: &str) -> Dovecot {
+        Dovecot::start_with(user, password, false)
+    }
+
+    /// The same with TLS: STARTTLS on [`Dovecot::port`] and IMAPS on
+    /// [`Dovecot::tls_port`], with the certificate of `tests/fixtures/tls/`
+    /// (for `localhost` and `127.0.0.1`); plain-text login only inside TLS.
+    pub fn start_tls(user: &str, password: &str) -> Dovecot {
+        Dovecot::start_with(user, password, true)
+    }
+
+    fn start_with(user: &str, password: &str, tls: bool) -> Dovecot {
         for (what, value) in [("user", user), ("password", password)] {
             assert!(
                 !value.is_empty() && !value.contains([':', '\n', '\r']),
@@ -116,10 +129,12 @@ impl Dovecot {
         // The free port may be taken by someone else before Dovecot binds
         // it: then try another.
         let mut attempt = 0;
-        let port = loop {
+        let (port, tls_port) = loop {
             attempt += 1;
             let port = free_port();
-            fs::write(root.join("dovecot.conf"), config(root, port)).expect("write dovecot.conf");
+            let tls_port = tls.then(free_port);
+            fs::write(root.join("dovecot.conf"), config(root, port, tls_port))
+                .expect("write dovecot.conf");
             // A failed attempt's pid file would say "gone" at once.
             let _ = fs::remove_file(root.join("run/master.pid"));
             // Into a file, not a pipe: the daemon keeps the start's
@@ -131,7 +146,7 @@ impl Dovecot {
                 &root.join("start.out"),
             );
             if out.status.success() && wait_for_port(root, port) {
-                break port;
+                break (port, tls_port);
             }
             stop(root);
             let log = read_log(root);
@@ -146,6 +161,7 @@ impl Dovecot {
         };
         Dovecot {
             port,
+            tls_port,
             user: user.to_owned(),
             dir,
         }
@@ -256,7 +272,18 @@ fn scan(dir: &Path) -> Option<Vec<(Vec<u8>, bool)>> {
     Some(messages)
 }
 
-fn config(root: &Path, port: u16) -> String {
+fn config(root: &Path, port: u16, tls_port: Option<u16>) -> String {
+    let tls_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tls");
+    let (ssl, imaps) = match tls_port {
+        None => ("ssl = no\ndisable_plaintext_auth = no".to_string(), 0),
+        Some(p) => (
+            format!(
+                "ssl = yes\nssl_cert = <{0}/cert.pem\nssl_key = <{0}/key.pem\ndisable_plaintext_auth = yes",
+                tls_dir.display()
+            ),
+            p,
+        ),
+    };
     let root = root.display();
     format!(
         "# A test's own Dovecot: see tests/cli/support/dovecot.rs.
@@ -266,8 +293,7 @@ state_dir = {root}/state
 log_path = {root}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
-disable_plaintext_auth = no
+{ssl}
 auth_mechanisms = plain login
 mail_location = maildir:~/Maildir
 first_valid_uid = {MAIL_UID}
@@ -288,7 +314,9 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {imaps}
+    ssl = yes
   }}
 }}
 "
