@@ -72,8 +72,19 @@ fn hearing(app: &App, store: &mut Store) -> anyhow::Result<Hearing> {
     Ok(Hearing::new(&app.config.inbound, store.tag_key()?))
 }
 
+/// The list's database, which must exist: a database made here would
+/// know no delivery, and every bounce would only be kept.
+fn existing_store(app: &App) -> anyhow::Result<Store> {
+    app.store_if_exists()?.ok_or_else(|| {
+        anyhow::anyhow!(
+            "there is no database at {}; check [paths] database (or --db / DIGEST_DB) in the config `digest inbound` runs with",
+            app.config.paths.database.display()
+        )
+    })
+}
+
 fn one_message(app: &App, raw: &[u8], envelope: &[String]) -> anyhow::Result<String> {
-    let mut store = app.store_for_writing()?;
+    let mut store = existing_store(app)?;
     let hearing = hearing(app, &mut store)?;
     let heard = hear(&mut store, &hearing, raw, envelope, app.now_stamp())?;
     Ok(match heard {
@@ -138,7 +149,7 @@ fn imap(app: &App) -> anyhow::Result<()> {
         );
     };
     let credentials = credentials(app)?;
-    let mut store = app.store_for_writing()?;
+    let mut store = existing_store(app)?;
     let hearing = hearing(app, &mut store)?;
     let holder = Holder::this_process()?;
     if let Some(other) =

@@ -471,6 +471,19 @@ fn what_cannot_be_recorded_now_exits_75_and_what_is_not_ours_is_kept_with_0() {
         "{empty:#?}"
     );
 
+    // A config pointing at no database: nothing is created, the MTA retries.
+    let mut cmd = site.digest(&["--db", "elsewhere/none.db", "inbound", "-"]);
+    cmd.write_stdin(b"Subject: x\r\n\r\n".to_vec());
+    let nowhere = finish(cmd);
+    assert_eq!(nowhere.code, 75, "{nowhere:#?}");
+    assert!(
+        nowhere
+            .stderr
+            .contains("there is no database at elsewhere/none.db"),
+        "{nowhere:#?}"
+    );
+    assert!(!site.path("elsewhere").exists());
+
     let missing = run(site, &["inbound", "no-such.eml"]);
     assert_eq!(missing.code, 2, "{missing:#?}");
     assert!(
