@@ -75,7 +75,7 @@ fn opt_in(
     name: Option<&SubscriberName>,
     role: Option<crate::role::Role>,
 ) -> anyhow::Result<()> {
-    let (token, name, was) = match store.request_opt_in(email, name, role, app.now())? {
+    let (token, name, was, complained) = match store.request_opt_in(email, name, role, app.now())? {
         OptIn::AlreadyActive => {
             println!("already subscribed: {email}");
             return Ok(());
@@ -86,7 +86,12 @@ fn opt_in(
             );
             return Ok(());
         }
-        OptIn::SendConfirmation { token, name, was } => (token, name, was),
+        OptIn::SendConfirmation {
+            token,
+            name,
+            was,
+            complained,
+        } => (token, name, was, complained),
     };
     let config = &app.config;
     let templates = Templates::load(&config.paths.templates)?;
@@ -113,6 +118,9 @@ fn opt_in(
                 Some(Status::Pending) => {
                     println!("sent another confirmation email to {email} (pending)")
                 }
+                Some(was) if complained => println!(
+                    "pending again: {email} (was {was} after marking the digest as spam); sent the confirmation email"
+                ),
                 Some(was) => {
                     println!("pending again: {email} (was {was}); sent the confirmation email")
                 }

@@ -21,6 +21,8 @@ pub enum OptIn {
         name: Option<String>,
         /// The status before: `None` for a new address.
         was: Option<Status>,
+        /// They had left by reporting the digest as spam.
+        complained: bool,
     },
     /// A confirmation mail went out less than the minimum interval ago.
     RecentlySent,
@@ -56,11 +58,18 @@ impl Store {
     ) -> anyhow::Result<OptIn> {
         let now_s = Timestamp::from(now);
         let tx = self.conn.transaction()?;
-        let existing: Option<(i64, Status, Option<Timestamp>, Option<String>)> = tx
+        type Row = (
+            i64,
+            Status,
+            Option<Timestamp>,
+            Option<String>,
+            Option<String>,
+        );
+        let existing: Option<Row> = tx
             .query_row(
-                "SELECT id, status, confirm_sent_at, name FROM subscribers WHERE email_key = ?1",
+                "SELECT id, status, confirm_sent_at, name, unsubscribed_how FROM subscribers WHERE email_key = ?1",
                 [email.key()],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
             )
             .optional()?;
         let token = Token::generate()?;
@@ -83,25 +92,41 @@ impl Store {
                     token,
                     name: name.map(|n| n.as_str().to_string()),
                     was: None,
+                    complained: false,
                 }
             }
-            Some((_, Status::Active, _, _)) => OptIn::AlreadyActive,
-            Some((id, status, sent, stored_name)) => {
+            Some((_, Status::Active, ..)) => OptIn::AlreadyActive,
+            Some((id, status, sent, stored_name, how)) => {
                 let recent = sent.is_some_and(|t| now - t.at() < RESEND_AFTER);
                 if recent {
                     OptIn::RecentlySent
                 } else {
                     tx.execute(
-                        "UPDATE subscribers SET status = 'pending', unsubscribed_at = NULL,
+                        "UPDATE subscribers SET status = 'pending', unsubscribed_at = NULL, unsubscribed_how = NULL,
                              name = coalesce(?2, name), role = coalesce(?3, role),
                              confirm_token = ?4, confirm_sent_at = ?5
                          WHERE id = ?1",
                         params![id, name.map(SubscriberName::as_str), role, token, now_s],
                     )?;
+                    let complained = how.as_deref() == Some("complaint");
+                    if status != Status::Pending {
+                        tx.execute(
+                            "INSERT INTO events (subscriber_id, at, kind, detail) VALUES (?1, ?2, 'resubscribed', ?3)",
+                            params![
+                                id,
+                                now_s,
+                                format!(
+                                    "asked again, pending confirmation (was {status}{})",
+                                    if complained { " after a spam complaint" } else { "" }
+                                )
+                            ],
+                        )?;
+                    }
                     OptIn::SendConfirmation {
                         token,
                         name: name.map(|n| n.as_str().to_string()).or(stored_name),
                         was: Some(status),
+                        complained,
                     }
                 }
             }
