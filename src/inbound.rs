@@ -34,10 +34,7 @@ pub struct Hearing {
 
 impl Hearing {
     pub fn new(config: &InboundConfig, key: TagKey) -> Hearing {
-        let split = |a: &Option<lettre::Address>| {
-            a.as_ref()
-                .map(|a| (a.user().to_string(), a.domain().to_ascii_lowercase()))
-        };
+        let split = |a: &Option<lettre::Address>| Addresses::split(a.as_ref()?.as_ref());
         Hearing {
             addresses: Addresses {
                 bounce: split(&config.bounce_address),

@@ -83,8 +83,6 @@ pub struct Reading {
     pub message_id_tags: Vec<String>,
     /// Tokens from the returned message's `List-Unsubscribe`.
     pub returned_tokens: Vec<String>,
-    /// What the message said it was, for the operator: its subject.
-    pub subject: Option<String>,
 }
 
 impl Default for Kind {
@@ -110,7 +108,6 @@ pub fn classify(raw: &[u8], addresses: &Addresses, envelope: &[String]) -> Readi
     let raw = without_mbox_line(raw);
     let mut reading = Reading::default();
     let head = header_fields(raw);
-    reading.subject = get_header(&head, "subject").map(|s| one_line(s, 120));
 
     let mut recipients: Vec<String> = envelope.to_vec();
     for (name, value) in &head {
@@ -118,11 +115,7 @@ pub fn classify(raw: &[u8], addresses: &Addresses, envelope: &[String]) -> Readi
             recipients.extend(addresses_in(value));
         }
     }
-    for r in &recipients {
-        if let Some(tag) = addresses.tag_in(r) {
-            push_unique(&mut reading.address_tags, tag);
-        }
-    }
+    push_tags(&mut reading, addresses, &recipients);
     if let Some(token) = recipients.iter().find_map(|r| addresses.token_in(r)) {
         reading.kind = Kind::Unsubscribe { token };
         return reading;
@@ -170,11 +163,7 @@ pub fn classify(raw: &[u8], addresses: &Addresses, envelope: &[String]) -> Readi
     if let Some(text) = feedback_text {
         let report: Vec<Field> = fields::groups(&text).into_iter().flatten().collect();
         if let Some(from) = fields::get(&report, "original-mail-from") {
-            for a in addresses_in(from) {
-                if let Some(tag) = addresses.tag_in(&a) {
-                    push_unique(&mut reading.address_tags, tag);
-                }
-            }
+            push_tags(&mut reading, addresses, &addresses_in(from));
         }
         let feedback_type = fields::get(&report, "feedback-type")
             .unwrap_or("")
@@ -216,7 +205,7 @@ fn other_reason(raw: &[u8], head: &[Field], parsed: bool) -> String {
     if !parsed || head.is_empty() {
         return "not an email message".into();
     }
-    let auto = |name: &str| get_header(head, name).map(|v| v.to_ascii_lowercase());
+    let auto = |name: &str| fields::get(head, name).map(|v| v.to_ascii_lowercase());
     let from = auto("from").unwrap_or_default();
     if from.contains("mailer-daemon") || from.contains("postmaster") {
         return "a bounce that is not a delivery report (DSN)".into();
@@ -244,11 +233,7 @@ fn read_returned(head: &[Field], addresses: &Addresses, reading: &mut Reading) {
                 }
             }
             "return-path" | "x-original-mail-from" => {
-                for a in addresses_in(value) {
-                    if let Some(tag) = addresses.tag_in(&a) {
-                        push_unique(&mut reading.address_tags, tag);
-                    }
-                }
+                push_tags(reading, addresses, &addresses_in(value));
             }
             "list-unsubscribe" => {
                 for link in value.split(',') {
@@ -281,10 +266,6 @@ fn header_fields(raw: &[u8]) -> Vec<Field> {
     fields::groups(&text).into_iter().next().unwrap_or_default()
 }
 
-fn get_header<'a>(head: &'a [Field], name: &str) -> Option<&'a str> {
-    fields::get(head, name)
-}
-
 /// Every `local@domain` in a header value.
 pub fn addresses_in(value: &str) -> Vec<String> {
     let atext = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c);
@@ -308,6 +289,16 @@ pub fn addresses_in(value: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// The tags of those of `found` that are VERP addresses on the bounce
+/// address, into the reading.
+fn push_tags(reading: &mut Reading, addresses: &Addresses, found: &[String]) {
+    for a in found {
+        if let Some(tag) = addresses.tag_in(a) {
+            push_unique(&mut reading.address_tags, tag);
+        }
+    }
 }
 
 fn push_unique(list: &mut Vec<String>, item: String) {

@@ -51,37 +51,44 @@ pub fn run(app: &App, format: ListFormat) -> anyhow::Result<()> {
     print_stdout(&out)
 }
 
-/// Where the big mailbox providers and SES start acting on a sender.
-const HARD_BOUNCE_LIMIT: f64 = 0.02;
-const COMPLAINT_LIMIT: f64 = 0.001;
+/// Where the big mailbox providers and SES start acting on a sender:
+/// (what, its count in a row, the limit, decimals shown, what was done).
+fn limits(r: &crate::store::HistoryRow) -> [(&'static str, u64, f64, usize, &'static str); 2] {
+    [
+        (
+            "hard-bounce",
+            r.hard_bounced,
+            0.02,
+            1,
+            "the bounced addresses are no longer mailed",
+        ),
+        (
+            "complaint",
+            r.complained,
+            0.001,
+            2,
+            "those readers were unsubscribed",
+        ),
+    ]
+}
 
 /// One line per issue whose hard-bounce or complaint rate is past the
 /// limit, naming the rate.
 fn warnings(rows: &[crate::store::HistoryRow]) -> String {
     let mut out = String::new();
-    for r in rows {
-        let delivered = r.sent;
-        if delivered == 0 {
-            continue;
-        }
-        let rate = |n: u64| n as f64 / delivered as f64;
-        if rate(r.hard_bounced) > HARD_BOUNCE_LIMIT {
-            out += &format!(
-                "warning: {}: hard-bounce rate {:.1} % ({} of {} sent) is past 2 %, where mailbox providers and SES start acting; the bounced addresses are no longer mailed\n",
-                r.week,
-                rate(r.hard_bounced) * 100.0,
-                thousands(r.hard_bounced),
-                thousands(delivered)
-            );
-        }
-        if rate(r.complained) > COMPLAINT_LIMIT {
-            out += &format!(
-                "warning: {}: complaint rate {:.2} % ({} of {} sent) is past 0.1 %, where mailbox providers and SES start acting; those readers were unsubscribed\n",
-                r.week,
-                rate(r.complained) * 100.0,
-                thousands(r.complained),
-                thousands(delivered)
-            );
+    for r in rows.iter().filter(|r| r.sent > 0) {
+        for (what, n, limit, decimals, done) in limits(r) {
+            let rate = n as f64 / r.sent as f64;
+            if rate > limit {
+                out += &format!(
+                    "warning: {}: {what} rate {:.decimals$} % ({} of {} sent) is past {} %, where mailbox providers and SES start acting; {done}\n",
+                    r.week,
+                    rate * 100.0,
+                    thousands(n),
+                    thousands(r.sent),
+                    limit * 100.0,
+                );
+            }
         }
     }
     out

@@ -331,12 +331,11 @@ fn dry_run(app: &App, args: &SendArgs, week: IssueWeek) -> anyhow::Result<()> {
     let subject = issue.factory.subject().to_string();
     // The messages as the send would make them: tagged with the stored key,
     // or with a key made for this run when none is stored yet.
-    let key = match store
-        .as_ref()
-        .map(|s| s.existing_tag_key())
-        .transpose()?
-        .flatten()
-    {
+    let stored = match &store {
+        Some(store) => store.existing_tag_key()?,
+        None => None,
+    };
+    let key = match stored {
         Some(key) => key,
         None => crate::tag::TagKey::generate()?,
     };

@@ -253,9 +253,10 @@ fn show(app: &App, email: &str, format: ListFormat) -> anyhow::Result<()> {
             let cells: Vec<Vec<String>> = events
                 .iter()
                 .map(|e| {
-                    let what = match (&e.how, &e.detail) {
-                        (Some(how), _) => format!("{} ({how})", e.kind.replace('_', " ")),
-                        _ => e.kind.replace('_', " "),
+                    let kind = e.kind.replace('_', " ");
+                    let what = match &e.how {
+                        Some(how) => format!("{kind} ({how})"),
+                        None => kind,
                     };
                     vec![
                         e.at.to_string(),

@@ -366,28 +366,22 @@ impl Config {
             (1, 100, 3),
             " issues",
         );
-        let bounce_address = raw.inbound.bounce_address.as_ref().map(|_| {
-            check(
-                &mut problems,
-                &problem,
-                "inbound.bounce_address",
-                &raw.inbound.bounce_address,
-                None,
-                |s| parse_base_address(s).map(Some),
-            )
-        });
-        let unsubscribe_address = raw.inbound.unsubscribe_address.as_ref().map(|_| {
-            check(
-                &mut problems,
-                &problem,
-                "inbound.unsubscribe_address",
-                &raw.inbound.unsubscribe_address,
-                None,
-                |s| parse_base_address(s).map(Some),
-            )
-        });
-        let (bounce_address, unsubscribe_address) =
-            (bounce_address.flatten(), unsubscribe_address.flatten());
+        let bounce_address = check(
+            &mut problems,
+            &problem,
+            "inbound.bounce_address",
+            &raw.inbound.bounce_address,
+            None,
+            |s| parse_base_address(s).map(Some),
+        );
+        let unsubscribe_address = check(
+            &mut problems,
+            &problem,
+            "inbound.unsubscribe_address",
+            &raw.inbound.unsubscribe_address,
+            None,
+            |s| parse_base_address(s).map(Some),
+        );
         if let (Some(b), Some(u), Some(at)) = (
             &bounce_address,
             &unsubscribe_address,

@@ -215,10 +215,11 @@ impl MessageFactory {
     /// The message for one subscriber and its envelope: the sender is the
     /// tagged bounce address when there is one, else the From address.
     pub fn build_with_envelope(&self, r: &Recipient<'_>) -> anyhow::Result<(Message, Envelope)> {
-        let message = self.build(r)?;
+        let tag = self.tag(r);
+        let message = self.build(r, tag.as_deref())?;
         let mut envelope = message.envelope().clone();
         if let Some(bounce) = &self.returns.bounce {
-            let sender = match self.tag(r) {
+            let sender = match &tag {
                 Some(tag) => {
                     lettre::Address::new(format!("{}+{tag}", bounce.user()), bounce.domain())
                         .context("the tagged bounce address is not valid")?
@@ -231,8 +232,9 @@ impl MessageFactory {
         Ok((message, envelope))
     }
 
-    /// The message for one subscriber.
-    pub fn build(&self, r: &Recipient<'_>) -> anyhow::Result<Message> {
+    /// The message for one subscriber, with the delivery's tag (if any) as
+    /// its Message-ID.
+    fn build(&self, r: &Recipient<'_>, tag: Option<&str>) -> anyhow::Result<Message> {
         let address = r
             .email
             .parse()
@@ -254,7 +256,7 @@ impl MessageFactory {
             .from(self.from.clone())
             .to(to)
             .subject(self.subject.clone())
-            .message_id(Some(match self.tag(r) {
+            .message_id(Some(match tag {
                 Some(tag) => format!("<{tag}@{}>", self.domain),
                 None => format!(
                     "{}{}@{}>",

@@ -81,8 +81,10 @@ pub enum Bounced {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Complained {
     Unsubscribed,
-    /// Recorded before, or the subscriber had left already (still recorded).
+    /// Recorded before: nothing changed.
     Repeat,
+    /// Recorded, but the subscriber had left already (the reason is now
+    /// the complaint).
     AlreadyGone,
 }
 
@@ -156,15 +158,10 @@ impl Store {
     ) -> anyhow::Result<Complained> {
         let tx = self.conn.transaction()?;
         let week_s = week.map(|w| w.to_string());
-        let status: Status = tx.query_row(
-            "SELECT status FROM subscribers WHERE id = ?1",
+        let (status, how): (Status, Option<String>) = tx.query_row(
+            "SELECT status, unsubscribed_how FROM subscribers WHERE id = ?1",
             [subscriber],
-            |r| r.get(0),
-        )?;
-        let how: Option<String> = tx.query_row(
-            "SELECT unsubscribed_how FROM subscribers WHERE id = ?1",
-            [subscriber],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         if status == Status::Unsubscribed && how.as_deref() == Some(How::Complaint.as_str()) {
             return Ok(Complained::Repeat);
@@ -213,7 +210,7 @@ fn soft_bounces_in_a_row(tx: &Transaction<'_>, subscriber: i64, week: &str) -> a
 
 /// Make an active (or pending) subscriber `bounced`, with an event saying
 /// why. False when they were bounced or unsubscribed already.
-pub(super) fn mark_bounced(
+fn mark_bounced(
     tx: &Transaction<'_>,
     subscriber: i64,
     week: &str,

@@ -52,11 +52,16 @@ fn configure_with(sent: &Sent, url: &str, timeout: u32, more: &str) {
     );
 }
 
-fn imap_run(sent: &Sent, password: &str) -> Run {
+/// `digest inbound --imap` logging in as [`USER`] with `password`.
+fn imap_command(sent: &Sent, password: &str) -> assert_cmd::Command {
     let mut cmd = sent.site.digest(&["inbound", "--imap"]);
     cmd.env("DIGEST_IMAP_USERNAME", USER)
         .env("DIGEST_IMAP_PASSWORD", password);
-    crate::support::finish(cmd)
+    cmd
+}
+
+fn imap_run(sent: &Sent, password: &str) -> Run {
+    crate::support::finish(imap_command(sent, password))
 }
 
 fn sorted(mut v: Vec<Vec<u8>>) -> Vec<Vec<u8>> {
@@ -83,13 +88,8 @@ fn the_mailbox_is_applied_once_and_only_what_was_applied_is_moved() {
 
     // Two cron runs at once: between them, everything once.
     let spawn = || {
-        let mut cmd = to_std(&{
-            let mut c = sent.site.digest(&["inbound", "--imap"]);
-            c.env("DIGEST_IMAP_USERNAME", USER)
-                .env("DIGEST_IMAP_PASSWORD", PASSWORD);
-            c
-        });
-        cmd.stdout(Stdio::piped())
+        to_std(&imap_command(&sent, PASSWORD))
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap()
