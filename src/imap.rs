@@ -9,7 +9,6 @@
 //! server that does not answer fails the run instead of hanging cron.
 
 use std::fmt;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -62,41 +61,6 @@ async fn within<T, E: Into<anyhow::Error>>(
     }
 }
 
-fn tls_connector(config: &Imap) -> anyhow::Result<tokio_rustls::TlsConnector> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(ca) = &config.ca_file {
-        let pem = std::fs::read(ca)
-            .with_context(|| format!("cannot read [inbound.imap] ca_file {}", ca.display()))?;
-        let mut found = 0;
-        for cert in rustls_pemfile::certs(&mut pem.as_slice()) {
-            let cert = cert.map_err(|e| {
-                crate::error::InputError(format!(
-                    "[inbound.imap] ca_file {} is not a PEM certificate: {e}",
-                    ca.display()
-                ))
-            })?;
-            roots.add(cert).map_err(|e| {
-                crate::error::InputError(format!("[inbound.imap] ca_file {}: {e}", ca.display()))
-            })?;
-            found += 1;
-        }
-        if found == 0 {
-            crate::bad_input!(
-                "[inbound.imap] ca_file {} holds no PEM certificate",
-                ca.display()
-            );
-        }
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let tls = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .context("TLS setup")?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    Ok(tokio_rustls::TlsConnector::from(Arc::new(tls)))
-}
-
 async fn wrap<S: Io + 'static>(
     connector: &tokio_rustls::TlsConnector,
     host: &str,
@@ -116,7 +80,7 @@ impl Mailbox {
     ) -> anyhow::Result<Mailbox> {
         let url = &config.url;
         let endpoint = format!("{}:{}", url.host, url.port);
-        let connector = tls_connector(config)?;
+        let connector = crate::tls::connector(config.ca_file.as_deref(), "[inbound.imap] ca_file")?;
         let tcp = within(
             timeout,
             &endpoint,

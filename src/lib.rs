@@ -30,15 +30,19 @@ pub mod content;
 pub mod mail;
 pub mod render;
 pub mod select;
+pub mod webhook;
 
 // Edges: the database, where mail goes, the web server.
+pub mod fetch;
 pub mod fsutil;
 pub mod http;
 pub mod imap;
 pub mod store;
+pub mod tls;
 pub mod transport;
 
 // Use cases.
+pub mod callbacks;
 pub mod import;
 pub mod inbound;
 pub mod issue;
@@ -139,11 +143,11 @@ mod layers {
         &["select"],
         &["render"],
         &["mail"],
-        &["classify"],
+        &["classify", "webhook"],
         // Outbound edges.
-        &["store", "transport", "imap"],
+        &["store", "transport", "imap", "tls", "fetch"],
         // Use cases.
-        &["import", "inbound", "issue", "send", "optin"],
+        &["callbacks", "import", "inbound", "issue", "send", "optin"],
         // Entry points: the command line and the web server.
         &["http", "app", "cli", "cmd", "lib", "main"],
     ];

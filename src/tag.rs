@@ -21,6 +21,11 @@ use sha2::Sha256;
 
 use crate::week::IssueWeek;
 
+/// The name of the custom field that carries a delivery's tag through a
+/// provider and back (`X-PM-Metadata-digest_tag`, `X-Mailgun-Variables`,
+/// SendGrid unique args, SES message tags).
+pub const TAG_FIELD: &str = "digest_tag";
+
 /// How many bytes of the HMAC a tag keeps (80 bits).
 const MAC_BYTES: usize = 10;
 /// The same in base32 characters.

@@ -66,7 +66,7 @@ pub fn run(app: &App, args: &SendArgs) -> anyhow::Result<()> {
     }
     // Every delivery's envelope sender and Message-ID carry its tag, so
     // that a bounce or complaint arriving later names it (`digest inbound`).
-    let returns = Returns::from_config(&app.config.inbound, Some(store.tag_key()?));
+    let returns = Returns::from_config(&app.config, Some(store.tag_key()?));
     let factory = issue.factory.with_returns(returns);
 
     // One thread drives every connection and the ledger: the work per
@@ -133,7 +133,7 @@ fn test_send(app: &App, args: &SendArgs, week: IssueWeek) -> anyhow::Result<()> 
     drop(store);
     let factory: MessageFactory = issue
         .factory
-        .with_returns(Returns::from_config(&app.config.inbound, None))
+        .with_returns(Returns::from_config(&app.config, None))
         .for_testing();
     let subject = factory.subject().to_string();
     let runtime = runtime()?;
@@ -341,7 +341,7 @@ fn dry_run(app: &App, args: &SendArgs, week: IssueWeek) -> anyhow::Result<()> {
     };
     let factory = issue
         .factory
-        .with_returns(Returns::from_config(&app.config.inbound, Some(key)));
+        .with_returns(Returns::from_config(&app.config, Some(key)));
     let outbox = Outbox::new(args.outbox.clone());
     let runtime = runtime()?;
     let done = runtime.block_on(crate::send::dry_run(

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 
 use crate::app::App;
+use crate::callbacks::Relays;
 use crate::clock::Clock;
 use crate::http::{AppState, run as serve};
 use crate::mail::dkim_config;
@@ -16,7 +17,11 @@ pub fn run(app: &App, listen: Option<SocketAddr>) -> anyhow::Result<()> {
     let glossary = app.glossary()?;
     let templates = Templates::load(&app.config.paths.templates)?;
     let dkim = app.config.dkim.as_ref().map(dkim_config).transpose()?;
-    let store = app.store_for_writing()?;
+    let mut store = app.store_for_writing()?;
+    let relays = match app.config.webhooks.any() {
+        true => Some(Relays::from_config(&app.config, store.tag_key()?)?),
+        false => None,
+    };
     let listen = listen.unwrap_or(app.config.serve.listen);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -33,6 +38,10 @@ pub fn run(app: &App, listen: Option<SocketAddr>) -> anyhow::Result<()> {
             dkim,
             Clock::starting_at(app.now()),
         );
+        let state = match relays {
+            Some(relays) => state.with_relays(relays, app.config.webhooks.rate_per_minute),
+            None => state,
+        };
         serve(Arc::new(state), listen).await
     })
 }

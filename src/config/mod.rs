@@ -10,6 +10,7 @@
 mod imap_url;
 mod parse;
 mod smtp_url;
+mod webhooks;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -21,6 +22,7 @@ use lettre::message::Mailbox;
 
 pub use imap_url::{ImapTls, ImapUrl};
 pub use smtp_url::{SmtpUrl, TlsMode};
+pub use webhooks::{P256_SPKI_PREFIX, Webhooks};
 
 use crate::urls::PublicUrl;
 
@@ -36,6 +38,7 @@ pub struct Config {
     pub dkim: Option<Dkim>,
     pub serve: Serve,
     pub inbound: Inbound,
+    pub webhooks: Webhooks,
 }
 
 #[derive(Debug, Clone)]

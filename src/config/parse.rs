@@ -35,6 +35,7 @@ struct Raw {
     dkim: RawDkim,
     serve: RawServe,
     inbound: RawInbound,
+    webhooks: super::webhooks::RawWebhooks,
 }
 
 #[derive(Deserialize, Default)]
@@ -458,6 +459,10 @@ impl Config {
             }
         };
 
+        let webhooks = super::webhooks::read(raw.webhooks, &mut problems, &problem, &|p| {
+            resolve(Some(p), "")
+        });
+
         if !problems.is_empty() {
             return Err(fail(problems));
         }
@@ -502,6 +507,7 @@ impl Config {
                 soft_bounce_limit,
                 imap,
             },
+            webhooks,
         })
     }
 }

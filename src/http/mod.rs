@@ -24,7 +24,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 
 pub use ratelimit::SUBSCRIBE_PER_MINUTE;
-use routes::{archive, optin, unsubscribe};
+use routes::{archive, optin, unsubscribe, webhooks};
 pub use state::AppState;
 
 use crate::urls::route;
@@ -56,12 +56,29 @@ pub fn router(state: Arc<AppState>) -> Router {
             )
             .route(&format!("{p}{}", route::ARCHIVE), get(archive::archive))
             .route(&format!("{p}{}", route::ARCHIVE_ISSUE), get(archive::issue))
-            .route(&format!("{p}{}", route::HEALTHZ), get(archive::healthz));
+            .route(&format!("{p}{}", route::HEALTHZ), get(archive::healthz))
+            .merge(webhook_routes(p));
     }
     app.fallback(fallback)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(middleware::headers_and_log))
         .with_state(state)
+}
+
+/// The webhook routes, with their larger body limit.
+fn webhook_routes(prefix: &str) -> Router<Arc<AppState>> {
+    let routes: [(&str, axum::routing::MethodRouter<Arc<AppState>>); 4] = [
+        (route::WEBHOOK_SES, post(webhooks::ses)),
+        (route::WEBHOOK_POSTMARK, post(webhooks::postmark)),
+        (route::WEBHOOK_MAILGUN, post(webhooks::mailgun)),
+        (route::WEBHOOK_SENDGRID, post(webhooks::sendgrid)),
+    ];
+    routes
+        .into_iter()
+        .fold(Router::new(), |app, (path, handler)| {
+            app.route(&format!("{prefix}{path}"), handler)
+        })
+        .layer(DefaultBodyLimit::max(webhooks::BODY_LIMIT))
 }
 
 async fn fallback(State(state): State<Arc<AppState>>) -> Response {

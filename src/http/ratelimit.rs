@@ -1,11 +1,13 @@
-//! The subscribe form's rate limit: at most [`SUBSCRIBE_PER_MINUTE`] posts a
-//! minute from one client, counted in a sliding window.
+//! Rate limits: the subscribe form's, at most [`SUBSCRIBE_PER_MINUTE`]
+//! posts a minute from one client, and the webhooks' own, far larger one
+//! (`[webhooks] rate_per_minute`), so that a relay's burst of events is
+//! never held to the form's limit nor a flood let through unmetered.
 //!
 //! The client is the peer address, or the last `X-Forwarded-For` address
 //! when the peer is a proxy on this machine; an IPv6 client is counted by
 //! its /64 network, since one client commonly holds a whole /64.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -13,37 +15,54 @@ use std::time::{Duration, Instant};
 use axum::http::HeaderMap;
 
 /// Requests to `POST /subscribe` allowed per client per minute.
-pub const SUBSCRIBE_PER_MINUTE: usize = 10;
+pub const SUBSCRIBE_PER_MINUTE: u32 = 10;
 const WINDOW: Duration = Duration::from_secs(60);
-/// Past this many clients, the ones idle for a minute are forgotten.
+/// Past this many clients, the ones whose allowance is full again are
+/// forgotten.
 const MAX_CLIENTS: usize = 10_000;
 
-#[derive(Default)]
+/// A token bucket per client: `per_minute` requests at once, refilled at
+/// `per_minute` a minute. Memory is one entry per client, whatever the
+/// limit.
 pub struct RateLimit {
-    hits: Mutex<HashMap<IpAddr, VecDeque<Instant>>>,
+    per_minute: u32,
+    clients: Mutex<HashMap<IpAddr, (f64, Instant)>>,
+}
+
+impl Default for RateLimit {
+    fn default() -> RateLimit {
+        RateLimit::per_minute(SUBSCRIBE_PER_MINUTE)
+    }
 }
 
 impl RateLimit {
-    /// Whether `ip` may post the form again now. The lock is held for a
+    pub fn per_minute(per_minute: u32) -> RateLimit {
+        RateLimit {
+            per_minute: per_minute.max(1),
+            clients: Mutex::default(),
+        }
+    }
+
+    /// Whether `ip` may make another request now. The lock is held for a
     /// few map operations, never across an await.
     pub fn allow(&self, ip: IpAddr) -> bool {
         let ip = rate_key(ip);
         let now = Instant::now();
-        let mut limiter = self.hits.lock().unwrap_or_else(|e| e.into_inner());
-        if limiter.len() > MAX_CLIENTS {
-            limiter.retain(|_, hits| hits.back().is_some_and(|t| now.duration_since(*t) < WINDOW));
+        let full = f64::from(self.per_minute);
+        let refill = |(tokens, at): (f64, Instant)| {
+            (tokens + now.duration_since(at).as_secs_f64() * full / WINDOW.as_secs_f64()).min(full)
+        };
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if clients.len() > MAX_CLIENTS {
+            clients.retain(|_, bucket| refill(*bucket) < full);
         }
-        let hits = limiter.entry(ip).or_default();
-        while hits
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= WINDOW)
-        {
-            hits.pop_front();
-        }
-        if hits.len() >= SUBSCRIBE_PER_MINUTE {
+        let bucket = clients.entry(ip).or_insert((full, now));
+        let tokens = refill(*bucket);
+        if tokens < 1.0 {
+            *bucket = (tokens, now);
             return false;
         }
-        hits.push_back(now);
+        *bucket = (tokens - 1.0, now);
         true
     }
 }

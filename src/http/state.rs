@@ -15,6 +15,7 @@ use serde::Serialize;
 use tera::Context;
 
 use super::ratelimit::RateLimit;
+use crate::callbacks::Relays;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::content::Glossary;
@@ -31,6 +32,9 @@ pub struct AppState {
     pub dkim: Option<DkimConfig>,
     pub clock: Clock,
     pub(super) limiter: RateLimit,
+    /// The webhook routes that are on; `None`: all answer 404.
+    pub relays: Option<Relays>,
+    pub(super) webhook_limiter: RateLimit,
 }
 
 impl AppState {
@@ -52,7 +56,16 @@ impl AppState {
             dkim,
             clock,
             limiter: RateLimit::default(),
+            relays: None,
+            webhook_limiter: RateLimit::default(),
         }
+    }
+
+    /// Answer the webhooks `relays` has on, within their own rate limit.
+    pub fn with_relays(mut self, relays: Relays, rate_per_minute: u32) -> AppState {
+        self.relays = Some(relays);
+        self.webhook_limiter = RateLimit::per_minute(rate_per_minute);
+        self
     }
 
     /// Run `f` on the store, off the async threads.

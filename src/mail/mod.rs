@@ -111,14 +111,57 @@ pub struct Returns {
     /// one (a test send) Message-IDs are random and the envelope sender
     /// is the bare bounce address.
     pub key: Option<TagKey>,
+    /// The relays whose webhooks are on: each message also carries its
+    /// tag in their custom-data header, so their events name the delivery.
+    pub relays: RelayTags,
+}
+
+/// Which relays' custom-data headers carry the delivery tag.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RelayTags {
+    pub ses: bool,
+    pub postmark: bool,
+    pub mailgun: bool,
+    pub sendgrid: bool,
+}
+
+impl RelayTags {
+    /// The headers that carry `tag` through the relays that are on.
+    fn headers(self, tag: &str) -> Vec<(&'static str, String)> {
+        let field = crate::tag::TAG_FIELD;
+        let mut out = Vec::new();
+        if self.ses {
+            out.push(("X-SES-MESSAGE-TAGS", format!("{field}={tag}")));
+        }
+        if self.postmark {
+            out.push(("X-PM-Metadata-digest_tag", tag.to_string()));
+        }
+        if self.mailgun {
+            out.push(("X-Mailgun-Variables", format!("{{\"{field}\": \"{tag}\"}}")));
+        }
+        if self.sendgrid {
+            out.push((
+                "X-SMTPAPI",
+                format!("{{\"unique_args\": {{\"{field}\": \"{tag}\"}}}}"),
+            ));
+        }
+        out
+    }
 }
 
 impl Returns {
-    pub fn from_config(inbound: &crate::config::Inbound, key: Option<TagKey>) -> Returns {
+    pub fn from_config(config: &crate::config::Config, key: Option<TagKey>) -> Returns {
+        let w = &config.webhooks;
         Returns {
-            bounce: inbound.bounce_address.clone(),
-            unsubscribe: inbound.unsubscribe_address.clone(),
+            bounce: config.inbound.bounce_address.clone(),
+            unsubscribe: config.inbound.unsubscribe_address.clone(),
             key,
+            relays: RelayTags {
+                ses: w.ses(),
+                postmark: w.postmark,
+                mailgun: w.mailgun,
+                sendgrid: w.sendgrid(),
+            },
         }
     }
 }
@@ -296,6 +339,14 @@ impl MessageFactory {
             HeaderName::new_from_ascii_str("List-Unsubscribe"),
             list_unsubscribe,
         ));
+        if let Some(tag) = tag {
+            for (name, value) in self.returns.relays.headers(tag) {
+                headers.insert_raw(HeaderValue::new(
+                    HeaderName::new_from_ascii_str(name),
+                    value,
+                ));
+            }
+        }
         headers.insert_raw(HeaderValue::new(
             HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
             "List-Unsubscribe=One-Click".to_string(),

@@ -16,6 +16,7 @@ pub mod ledger;
 mod optin;
 mod sql;
 mod subscribers;
+mod webhooks;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -39,6 +40,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/002-confirmation.sql")),
     M::up(include_str!("migrations/003-delivery-indexes.sql")),
     M::up(include_str!("migrations/004-hearing-back.sql")),
+    M::up(include_str!("migrations/005-webhooks.sql")),
 ];
 
 /// How long a write waits for another writer before giving up.

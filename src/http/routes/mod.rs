@@ -1,5 +1,7 @@
-//! The route handlers, one file per group: joining, leaving, reading.
+//! The route handlers, one file per group: joining, leaving, reading,
+//! and the relays' webhooks.
 
 pub mod archive;
 pub mod optin;
 pub mod unsubscribe;
+pub mod webhooks;
