@@ -35,6 +35,7 @@ struct Record {
     record_type: String,
     #[serde(rename = "Type", default)]
     kind: String,
+    #[serde(default)]
     email: String,
     #[serde(default)]
     metadata: std::collections::HashMap<String, String>,
@@ -58,6 +59,12 @@ pub fn events(body: &[u8]) -> Result<Vec<Event>, Refusal> {
         ("Bounce", _) => EventKind::Notice,
         _ => return Ok(Vec::new()),
     };
+    if r.email.is_empty() {
+        return Err(malformed(format!(
+            "a {} record without Email",
+            r.record_type
+        )));
+    }
     Ok(vec![Event {
         provider: Provider::Postmark,
         kind,

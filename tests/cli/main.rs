@@ -13,3 +13,4 @@ mod send;
 mod serve;
 mod subscribers;
 mod terms;
+mod webhooks;

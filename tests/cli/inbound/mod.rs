@@ -39,6 +39,8 @@ pub struct Carried {
     pub token: String,
     pub list_unsubscribe: String,
     pub from: String,
+    /// The message as the relay received it.
+    pub raw: Vec<u8>,
 }
 
 /// A site after the two sends, and what each delivery carried, by
@@ -119,6 +121,7 @@ pub fn sent_with(config: impl Fn(&str) -> Config) -> Sent {
                 token,
                 from: field(&m.raw, "From"),
                 list_unsubscribe,
+                raw: m.raw.clone(),
             },
         );
     }
@@ -135,7 +138,7 @@ pub fn sent() -> Sent {
 }
 
 impl Sent {
-    fn of(&self, email: &str, week: &str) -> &Carried {
+    pub fn of(&self, email: &str, week: &str) -> &Carried {
         self.carried
             .get(&(email.to_string(), week.to_string()))
             .unwrap_or_else(|| panic!("no delivery of {week} to {email}"))

@@ -36,6 +36,13 @@ impl Toml for &str {
     }
 }
 
+impl Toml for &[&str] {
+    fn toml(&self) -> String {
+        let items: Vec<String> = self.iter().map(|s| s.toml()).collect();
+        format!("[{}]", items.join(", "))
+    }
+}
+
 impl Toml for String {
     fn toml(&self) -> String {
         self.as_str().toml()

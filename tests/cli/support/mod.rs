@@ -11,6 +11,7 @@
 //! - [`dkim`]: the DKIM verification by dkimpy;
 //! - [`smtp`]: the in-process SMTP server;
 //! - [`fmt`]: numbers as the commands print them;
+//! - [`server`]: `digest serve` as a child process, and raw HTTP to it;
 //! - [`postfix`], [`dovecot`]: a private Postfix (a real MTA that writes
 //!   DSNs and pipes them into a command) and a private Dovecot (a real IMAP
 //!   mailbox), for the inbound tests.
@@ -29,6 +30,7 @@ pub mod mail;
 pub mod ports;
 pub mod postfix;
 pub mod run;
+pub mod server;
 pub mod site;
 pub mod smtp;
 
