@@ -29,6 +29,10 @@ CHECKS=(
     # stop_system_mail_services below).
     "test -x /usr/sbin/postfix|postfix"
     "test -x /usr/lib/dovecot/imap|dovecot-imapd"
+    # The SES webhook tests (tests/cli/webhooks/ses.rs) make their CA, TLS
+    # and SNS signing keys with openssl and sign with it; the stand-in SNS
+    # host is Python's http.server over ssl.
+    "command -v openssl|openssl"
 )
 
 # build.rs looks for the same tools to mark the tests that need a missing

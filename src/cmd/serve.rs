@@ -23,7 +23,11 @@ pub fn run(app: &App, listen: Option<SocketAddr>) -> anyhow::Result<()> {
         false => None,
     };
     let listen = listen.unwrap_or(app.config.serve.listen);
+    // Every database call waits for the one connection, so a few
+    // blocking threads serve as well as tokio's default 512, and a burst
+    // of webhook requests queues as small tasks instead of parked threads.
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(8)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;

@@ -603,6 +603,8 @@ mod tests {
         assert!(c.inbound.unsubscribe_address.is_none());
         assert_eq!(c.inbound.soft_bounce_limit, 3);
         assert!(c.inbound.imap.is_none());
+        assert!(!c.webhooks.any());
+        assert_eq!(c.webhooks.rate_per_minute, 6000);
         assert_eq!(c.paths.inbound, PathBuf::from("subscribers/inbound"));
     }
 
@@ -630,6 +632,26 @@ mod tests {
             (imap.folder.as_str(), imap.processed_folder.as_str()),
             ("INBOX", "Processed")
         );
+    }
+
+    #[test]
+    fn the_webhooks_section_turns_providers_on() {
+        let mut spki = super::super::P256_SPKI_PREFIX.to_vec();
+        spki.push(4);
+        spki.extend([9u8; 64]);
+        let key = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &spki);
+        let text = format!(
+            "[webhooks]\nses_topic_arns = [\"arn:aws:sns:eu-west-1:123456789012:t\"]\npostmark = true\n\
+             sendgrid_public_key = \"{key}\"\nrate_per_minute = 100\nsns_connect_to = \"127.0.0.1:8443\"\n\
+             sns_ca_file = \"ca.pem\"\n"
+        );
+        let c = Config::parse(&text, Some(Path::new("site/digest.toml"))).unwrap();
+        let w = &c.webhooks;
+        assert!(w.ses() && w.postmark && !w.mailgun && w.sendgrid());
+        assert_eq!(w.sendgrid_key.as_ref().unwrap().len(), 65);
+        assert_eq!(w.rate_per_minute, 100);
+        assert_eq!(w.sns_connect_to, Some("127.0.0.1:8443".parse().unwrap()));
+        assert_eq!(w.sns_ca_file, Some(PathBuf::from("site/ca.pem")));
     }
 
     #[test]
@@ -741,6 +763,34 @@ mod tests {
             (
                 "[inbound]\nbounce_adress = \"x@y.z\"\n",
                 "site/digest.toml:2: unknown key `inbound.bounce_adress`; did you mean `bounce_address`?",
+            ),
+            (
+                "[webhooks]\nses_topic_arns = [\"digest-events\"]\n",
+                "site/digest.toml:2: `webhooks.ses_topic_arns`: \"digest-events\" is not an SNS topic ARN",
+            ),
+            (
+                "[webhooks]\nsendgrid_public_key = \"abc\"\n",
+                "site/digest.toml:2: `webhooks.sendgrid_public_key`: not base64",
+            ),
+            (
+                "[webhooks]\nsendgrid_public_key = \"AAAA\"\n",
+                "site/digest.toml:2: `webhooks.sendgrid_public_key`: not a P-256 public key",
+            ),
+            (
+                "[webhooks]\nrate_per_minute = 0\n",
+                "site/digest.toml:2: `webhooks.rate_per_minute` must be between 1 and 1000000",
+            ),
+            (
+                "[webhooks]\nsns_connect_to = \"localhost\"\n",
+                "site/digest.toml:2: `webhooks.sns_connect_to` = \"localhost\": not an address and port",
+            ),
+            (
+                "[webhooks]\npostmark = \"yes\"\n",
+                "site/digest.toml:2: invalid type",
+            ),
+            (
+                "[webhooks]\nmailgun_key = \"x\"\n",
+                "site/digest.toml:2: unknown key `webhooks.mailgun_key`",
             ),
         ];
         for (text, expected) in cases {

@@ -28,3 +28,4 @@ CREATE TABLE webhook_tokens (
     token TEXT PRIMARY KEY,
     at    TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE INDEX webhook_tokens_by_age ON webhook_tokens (at);
