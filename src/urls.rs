@@ -17,10 +17,8 @@ pub mod route {
     pub const ARCHIVE: &str = "/archive";
     pub const ARCHIVE_ISSUE: &str = "/archive/{week}";
     pub const HEALTHZ: &str = "/healthz";
-    pub const WEBHOOK_SES: &str = "/webhooks/ses";
-    pub const WEBHOOK_POSTMARK: &str = "/webhooks/postmark";
-    pub const WEBHOOK_MAILGUN: &str = "/webhooks/mailgun";
-    pub const WEBHOOK_SENDGRID: &str = "/webhooks/sendgrid";
+    /// `ses`, `postmark`, `mailgun` or `sendgrid`.
+    pub const WEBHOOK: &str = "/webhooks/{provider}";
     /// The first segment of every path that carries a token: those pages
     /// are `no-store`, and the token is left out of log lines.
     pub const TOKEN_PAGES: [&str; 2] = ["confirm", "unsubscribe"];

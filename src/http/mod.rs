@@ -57,28 +57,15 @@ pub fn router(state: Arc<AppState>) -> Router {
             .route(&format!("{p}{}", route::ARCHIVE), get(archive::archive))
             .route(&format!("{p}{}", route::ARCHIVE_ISSUE), get(archive::issue))
             .route(&format!("{p}{}", route::HEALTHZ), get(archive::healthz))
-            .merge(webhook_routes(p));
+            .route(
+                &format!("{p}{}", route::WEBHOOK),
+                post(webhooks::webhook).layer(DefaultBodyLimit::max(webhooks::BODY_LIMIT)),
+            );
     }
     app.fallback(fallback)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(axum::middleware::from_fn(middleware::headers_and_log))
         .with_state(state)
-}
-
-/// The webhook routes, with their larger body limit.
-fn webhook_routes(prefix: &str) -> Router<Arc<AppState>> {
-    let routes: [(&str, axum::routing::MethodRouter<Arc<AppState>>); 4] = [
-        (route::WEBHOOK_SES, post(webhooks::ses)),
-        (route::WEBHOOK_POSTMARK, post(webhooks::postmark)),
-        (route::WEBHOOK_MAILGUN, post(webhooks::mailgun)),
-        (route::WEBHOOK_SENDGRID, post(webhooks::sendgrid)),
-    ];
-    routes
-        .into_iter()
-        .fold(Router::new(), |app, (path, handler)| {
-            app.route(&format!("{prefix}{path}"), handler)
-        })
-        .layer(DefaultBodyLimit::max(webhooks::BODY_LIMIT))
 }
 
 async fn fallback(State(state): State<Arc<AppState>>) -> Response {

@@ -27,6 +27,18 @@ pub enum Provider {
 }
 
 impl Provider {
+    pub const ALL: [Provider; 4] = [
+        Provider::Ses,
+        Provider::Postmark,
+        Provider::Mailgun,
+        Provider::Sendgrid,
+    ];
+
+    /// The provider whose route segment (`/webhooks/ses`) this is.
+    pub fn from_route(segment: &str) -> Option<Provider> {
+        Provider::ALL.into_iter().find(|p| p.as_str() == segment)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Provider::Ses => "ses",

@@ -1,6 +1,6 @@
 //! The relays' event callbacks: `POST /webhooks/{ses,postmark,mailgun,sendgrid}`.
 //!
-//! Each handler verifies the request as its provider signs it, reads the
+//! One handler verifies each request as its provider signs it, reads the
 //! events ([`webhook`](crate::webhook)) and records them
 //! ([`callbacks`](crate::callbacks)). The answers are what the providers
 //! act on: 404 for a route that is not on, 401 for a failed signature or
@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, State};
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -28,42 +28,6 @@ use crate::webhook::{Event, Provider, Refusal, mailgun, postmark, sendgrid, ses}
 /// The largest webhook body accepted (SendGrid batches are the big ones).
 pub const BODY_LIMIT: usize = 1024 * 1024;
 
-pub async fn ses(
-    state: State<Arc<AppState>>,
-    peer: ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(state, peer, headers, body, Provider::Ses).await
-}
-
-pub async fn postmark(
-    state: State<Arc<AppState>>,
-    peer: ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(state, peer, headers, body, Provider::Postmark).await
-}
-
-pub async fn mailgun(
-    state: State<Arc<AppState>>,
-    peer: ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(state, peer, headers, body, Provider::Mailgun).await
-}
-
-pub async fn sendgrid(
-    state: State<Arc<AppState>>,
-    peer: ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
-    handle(state, peer, headers, body, Provider::Sendgrid).await
-}
-
 /// What a verified request asks for.
 enum Verified {
     Events(Vec<Event>, Option<String>),
@@ -72,14 +36,19 @@ enum Verified {
     Answered(&'static str),
 }
 
-async fn handle(
+/// `POST /webhooks/{provider}`.
+pub async fn webhook(
     State(state): State<Arc<AppState>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(provider): Path<String>,
     headers: HeaderMap,
     body: Bytes,
-    provider: Provider,
 ) -> Response {
-    let Some(relays) = state.relays.as_ref().filter(|r| r.is_on(provider)) else {
+    let on = Provider::from_route(&provider).and_then(|p| {
+        let relays = state.relays.as_ref()?;
+        relays.is_on(p).then_some((p, relays))
+    });
+    let Some((provider, relays)) = on else {
         return text(StatusCode::NOT_FOUND, "no such webhook is configured");
     };
     if !state.webhook_limiter.allow(client_ip(peer, &headers)) {

@@ -171,6 +171,12 @@ fn postmark_without_the_right_credentials_is_401_and_changes_nothing() {
     }
 }
 
+fn post_path(lab: &Lab, path: &str, auth: &str, body: &str) -> u16 {
+    lab.server
+        .post(path, &[("Authorization", auth)], body.as_bytes())
+        .0
+}
+
 // ------------------------------------------------------------- mailgun --
 
 fn mailgun_signature(key: &str, timestamp: i64, token: &str) -> Value {
@@ -416,6 +422,12 @@ fn bad_bodies_get_400_and_413_unknown_addresses_200_and_the_form_limit_does_not_
         400
     );
     assert_eq!(post_mailgun(&lab, r#"{"signature": 1}"#).0, 400);
+    assert_eq!(lab.server.post("/webhooks/sparkpost", &[], b"[]").0, 404);
+    // Under the public URL's path too, as a proxy may pass it on.
+    assert_eq!(
+        post_path(&lab, "/digest/webhooks/postmark", &auth, "{not json"),
+        400
+    );
 
     // Over 1 MiB is refused; well over the form's 16 KiB is fine.
     let big = format!(
