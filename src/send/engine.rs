@@ -317,7 +317,22 @@ pub async fn deliver<Q: Queue, C: Compose, T: Transport>(
     Ok((report, run.queue))
 }
 
+/// A job taken from the channel and its message, built before its turn
+/// when it is the one sent next.
+type Composed = (Job, Result<Outgoing, String>);
+
+fn composed<C: Compose>(compose: &C, job: Job) -> Composed {
+    let message = compose.compose(&job).map_err(|e| format!("{e:#}"));
+    (job, message)
+}
+
 /// One worker: take a job, record the last result while claiming it, send.
+///
+/// When another job is already waiting in the channel, the worker takes
+/// it too and hands it to the connection as the next message, which a
+/// pipelining SMTP connection starts behind the current one's data. Its
+/// claim still comes first: if the claim is refused (an unsubscribe in
+/// the meantime), the connection forgets it before anything is sent.
 async fn work<Q: Queue, C: Compose, T: Transport>(
     run: &Run<Q, C, T>,
     jobs: &Mutex<mpsc::Receiver<Job>>,
@@ -325,17 +340,22 @@ async fn work<Q: Queue, C: Compose, T: Transport>(
     let mut conn: Option<T::Connection> =
         run.spare.lock().unwrap_or_else(|e| e.into_inner()).take();
     let mut unrecorded: Option<Recorded> = None;
+    let mut waiting: Option<Composed> = None;
     loop {
         let job = if run.stopping() {
             None
+        } else if let Some(next) = waiting.take() {
+            Some(next)
         } else {
-            jobs.lock().await.recv().await.filter(|_| !run.stopping())
-        };
+            let job = jobs.lock().await.recv().await;
+            job.map(|j| composed(&run.compose, j))
+        }
+        .filter(|_| !run.stopping());
         if job.is_none() && unrecorded.is_none() {
             break;
         }
         let recording = unrecorded.is_some();
-        let claim = job.as_ref().map(|j| j.id);
+        let claim = job.as_ref().map(|(j, _)| j.id);
         let claimed = match run.queue.step(unrecorded.take(), claim).await {
             Ok(claimed) => claimed,
             Err(e) => {
@@ -348,12 +368,26 @@ async fn work<Q: Queue, C: Compose, T: Transport>(
         if recording {
             run.progress.delivered(1);
         }
-        let Some(job) = job else { continue };
+        let Some((job, message)) = job else { continue };
         if !claimed {
             run.skipped.fetch_add(1, Ordering::Relaxed);
+            if let Some(c) = conn.as_mut() {
+                c.disarm().await;
+            }
             continue;
         }
-        unrecorded = deliver_one(run, &mut conn, &job).await;
+        waiting = match jobs.try_lock() {
+            Ok(mut rx)
+                if conn
+                    .as_ref()
+                    .is_some_and(|c| c.looks_ahead() && !c.broken()) =>
+            {
+                rx.try_recv().ok().map(|j| composed(&run.compose, j))
+            }
+            _ => None,
+        };
+        let next = waiting.as_ref().and_then(|(_, m)| m.as_ref().ok());
+        unrecorded = deliver_one(run, &mut conn, &job, message, next).await;
     }
     if let Some(c) = conn {
         c.close().await;
@@ -366,6 +400,7 @@ async fn attempt<Q, C, T: Transport>(
     run: &Run<Q, C, T>,
     conn: &mut Option<T::Connection>,
     message: &Outgoing,
+    next: Option<&Outgoing>,
 ) -> Attempt {
     if conn.as_ref().is_none_or(|c| c.broken()) {
         *conn = None;
@@ -378,7 +413,7 @@ async fn attempt<Q, C, T: Transport>(
     let Some(c) = conn.as_mut() else {
         return Attempt::Outcome(Outcome::Lost("no connection".into()));
     };
-    let outcome = c.send(message).await;
+    let outcome = c.send_then(message, next).await;
     if matches!(outcome, Outcome::Lost(_)) || c.broken() {
         *conn = None;
     }
@@ -393,12 +428,15 @@ enum Attempt {
 
 /// Build and send one claimed job, retrying transient failures. `None`
 /// when the run stops before the job is settled: it stays queued.
+/// `next`: the job that follows on this connection, if it is known yet.
 async fn deliver_one<Q, C: Compose, T: Transport>(
     run: &Run<Q, C, T>,
     conn: &mut Option<T::Connection>,
     job: &Job,
+    message: Result<Outgoing, String>,
+    next: Option<&Outgoing>,
 ) -> Option<Recorded> {
-    let (attempts, outcome) = match run.compose.compose(job) {
+    let (attempts, outcome) = match message {
         Ok(message) => {
             let mut attempts = 0;
             loop {
@@ -406,7 +444,15 @@ async fn deliver_one<Q, C: Compose, T: Transport>(
                 if let Some(limiter) = &run.limiter {
                     limiter.wait().await;
                 }
-                let error = match attempt(run, conn, &message).await {
+                // A retry goes first: the next message, if it was
+                // started, is forgotten.
+                let ahead = if attempts == 1 { next } else { None };
+                if attempts > 1
+                    && let Some(c) = conn.as_mut()
+                {
+                    c.disarm().await;
+                }
+                let error = match attempt(run, conn, &message, ahead).await {
                     Attempt::Fatal(why) => {
                         run.stop(Stopped::Aborted(why));
                         return None;
@@ -455,10 +501,10 @@ async fn deliver_one<Q, C: Compose, T: Transport>(
                 }
             }
         }
-        Err(e) => (
+        Err(error) => (
             0,
             Delivered::Failed {
-                error: format!("{e:#}"),
+                error,
                 permanent: true,
             },
         ),

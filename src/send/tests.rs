@@ -169,6 +169,44 @@ fn transient_failures_past_max_attempts_fail_without_being_permanent() {
 }
 
 #[test]
+fn looking_ahead_each_message_is_started_behind_the_one_before_it_and_sent_once() {
+    let capture = Capture::new();
+    capture.look_ahead();
+    let (report, results) = run_list(&capture, 60, StopFlag::default()).unwrap();
+    assert_eq!((report.sent, report.failed), (60, 0));
+    assert!(
+        results
+            .iter()
+            .all(|(_, r)| r.as_ref().is_some_and(|r| r.attempts == 1))
+    );
+    let mut delivered: Vec<String> = capture.accepted().iter().map(Outgoing::recipient).collect();
+    delivered.sort();
+    delivered.dedup();
+    assert_eq!(delivered.len(), 60);
+    let (started, _, out_of_turn) = capture.look_ahead_counts();
+    assert!(started > 0, "no message was started ahead");
+    assert_eq!(out_of_turn, Vec::<String>::new());
+}
+
+#[test]
+fn a_retry_forgets_the_message_started_behind_it_first() {
+    let capture = Capture::new();
+    capture.look_ahead();
+    for n in [3, 7, 11] {
+        capture.answer(&email(n), [Outcome::Transient("451 later".into())]);
+    }
+    capture.answer(&email(5), [Outcome::Permanent("550 no".into())]);
+    let (report, results) = run_list(&capture, 20, StopFlag::default()).unwrap();
+    assert_eq!((report.sent, report.failed), (19, 1));
+    for n in [3, 7, 11] {
+        assert_eq!(outcome_of(&results, &email(n)).0, 2, "{n}");
+    }
+    let (_, _, out_of_turn) = capture.look_ahead_counts();
+    assert_eq!(out_of_turn, Vec::<String>::new());
+    assert_eq!(capture.accepted().len(), 19);
+}
+
+#[test]
 fn a_dropped_connection_is_retried_on_a_new_one_and_delivered_once() {
     let capture = Capture::new();
     capture.answer(&email(2), [Outcome::Lost("connection reset".into())]);
@@ -352,6 +390,27 @@ fn a_subscriber_who_left_after_being_queued_is_skipped() {
     assert_eq!((report.run.sent, report.run.skipped), (2, 1));
     assert_eq!(report.totals.skipped, 1);
     assert!(capture.attempts().iter().all(|to| *to != email(2)));
+}
+
+#[test]
+fn a_message_started_ahead_whose_claim_is_refused_is_forgotten() {
+    let mut store = store_with(6);
+    for n in [2, 4] {
+        let gone = SubscriberEmail::parse(&email(n)).unwrap();
+        store.unsubscribe(&gone, clock().stamp()).unwrap();
+    }
+    let capture = Capture::new();
+    capture.look_ahead();
+    let report = send_with_ledger(store, &capture, StopFlag::default()).unwrap();
+    assert_eq!((report.run.sent, report.run.skipped), (4, 2));
+    assert!(
+        capture
+            .attempts()
+            .iter()
+            .all(|to| *to != email(2) && *to != email(4))
+    );
+    let (_, _, out_of_turn) = capture.look_ahead_counts();
+    assert_eq!(out_of_turn, Vec::<String>::new());
 }
 
 /// A store whose week's lease is held by `holder`.

@@ -32,6 +32,14 @@ struct Inner {
     connections: usize,
     /// Called before each answer (lets a test act in the middle of a run).
     on_send: Option<Hook>,
+    /// Act as a pipelining connection: take the next message in
+    /// `send_then` and hold the sender to the contract.
+    look_ahead: bool,
+    /// Sends that named a next message.
+    started_ahead: usize,
+    disarms: usize,
+    /// Messages sent while the connection waited for another one.
+    out_of_turn: Vec<String>,
 }
 
 type Hook = Arc<dyn Fn(&str) + Send + Sync>;
@@ -71,6 +79,24 @@ impl Capture {
         self
     }
 
+    /// Take the next message as a pipelining connection would, and
+    /// note every break of the `send_then` contract.
+    pub fn look_ahead(&self) -> &Self {
+        self.lock().look_ahead = true;
+        self
+    }
+
+    /// (sends that started a next message, disarms, messages sent out of
+    /// turn).
+    pub fn look_ahead_counts(&self) -> (usize, usize, Vec<String>) {
+        let inner = self.lock();
+        (
+            inner.started_ahead,
+            inner.disarms,
+            inner.out_of_turn.clone(),
+        )
+    }
+
     /// The messages accepted, in order.
     pub fn accepted(&self) -> Vec<Outgoing> {
         self.lock().accepted.clone()
@@ -103,6 +129,7 @@ impl Transport for Capture {
         Ok(CaptureConnection {
             capture: self.clone(),
             broken: false,
+            ahead: None,
         })
     }
 }
@@ -111,9 +138,39 @@ impl Transport for Capture {
 pub struct CaptureConnection {
     capture: Capture,
     broken: bool,
+    /// The recipient of the message started ahead, in look-ahead mode.
+    ahead: Option<String>,
 }
 
 impl Connection for CaptureConnection {
+    async fn send_then(&mut self, message: &Outgoing, next: Option<&Outgoing>) -> Outcome {
+        if let Some(waiting) = self.ahead.take()
+            && waiting != message.recipient()
+        {
+            self.capture.lock().out_of_turn.push(message.recipient());
+        }
+        let outcome = self.send(message).await;
+        let mut inner = self.capture.lock();
+        if inner.look_ahead
+            && let Some(next) = next
+            && !self.broken
+        {
+            inner.started_ahead += 1;
+            self.ahead = Some(next.recipient());
+        }
+        outcome
+    }
+
+    fn looks_ahead(&self) -> bool {
+        self.capture.lock().look_ahead
+    }
+
+    async fn disarm(&mut self) {
+        if self.ahead.take().is_some() {
+            self.capture.lock().disarms += 1;
+        }
+    }
+
     async fn send(&mut self, message: &Outgoing) -> Outcome {
         let to = message.recipient();
         let hook = self.capture.lock().on_send.clone();

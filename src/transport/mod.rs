@@ -98,6 +98,33 @@ pub trait Transport: Send + Sync + 'static {
 pub trait Connection: Send + 'static {
     fn send(&mut self, message: &Outgoing) -> impl Future<Output = Outcome> + Send;
 
+    /// Send `message` and, where the connection can, start `next`'s
+    /// transaction in the same write (SMTP pipelining), so that `next`
+    /// then costs one round trip. The caller's next call is then `send` or
+    /// `send_then` of that same `next`, or [`Connection::disarm`]. By
+    /// default, only `message` is sent.
+    fn send_then(
+        &mut self,
+        message: &Outgoing,
+        next: Option<&Outgoing>,
+    ) -> impl Future<Output = Outcome> + Send {
+        let _ = next;
+        self.send(message)
+    }
+
+    /// Whether [`Connection::send_then`] uses its `next` (so that the
+    /// sender should find one).
+    fn looks_ahead(&self) -> bool {
+        false
+    }
+
+    /// Forget a `next` started by [`Connection::send_then`] that will not
+    /// be sent after all (its claim was refused, or the current message
+    /// is to be retried first).
+    fn disarm(&mut self) -> impl Future<Output = ()> + Send {
+        async {}
+    }
+
     /// True when the connection can take no further message.
     fn broken(&self) -> bool;
 

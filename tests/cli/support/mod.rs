@@ -10,6 +10,7 @@
 //! - [`mail`]: header fields of raw messages;
 //! - [`dkim`]: the DKIM verification by dkimpy;
 //! - [`smtp`]: the in-process SMTP server;
+//! - [`pipelining`]: a scripted SMTP server with PIPELINING and CHUNKING;
 //! - [`fmt`]: numbers as the commands print them;
 //! - [`server`]: `digest serve` as a child process, and raw HTTP to it;
 //! - [`postfix`], [`dovecot`]: a private Postfix (a real MTA that writes
@@ -27,6 +28,7 @@ pub mod dkim;
 pub mod dovecot;
 pub mod fmt;
 pub mod mail;
+pub mod pipelining;
 pub mod ports;
 pub mod postfix;
 pub mod run;

@@ -10,10 +10,13 @@ use std::time::Duration;
 use anyhow::Context as _;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, Certificate, TlsParameters};
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
 use lettre::transport::smtp::extension::ClientId;
 
-use super::{ConnectError, ConnectFailure, Connection, Outcome, Outgoing, Transport};
+mod session;
+
+pub use session::{Offers, SmtpConnection};
+
+use super::{ConnectError, ConnectFailure, Transport};
 use crate::config::{Config, TlsMode};
 use crate::error::InputError;
 use crate::secret::Secret;
@@ -110,7 +113,7 @@ impl Smtp {
     /// writes: with Nagle's algorithm on, the second waits for the ACK of
     /// the first, which the server delays, and every message stalls about
     /// 40 ms. `TCP_NODELAY` removes the stall.
-    async fn open(&self) -> Result<AsyncSmtpConnection, SmtpError> {
+    async fn open(&self) -> Result<(AsyncSmtpConnection, Offers), SmtpError> {
         let hello = ClientId::default();
         let addr = (self.endpoint.host.as_str(), self.endpoint.port);
         if self.mode == TlsMode::Wrapper {
@@ -123,8 +126,9 @@ impl Smtp {
                 None,
             )
             .await?;
+            let offers = Offers::ask(&mut conn, &hello).await?;
             self.authenticate(&mut conn).await?;
-            return Ok(conn);
+            return Ok((conn, offers));
         }
         let stream = tokio::net::TcpStream::connect(addr)
             .await
@@ -139,8 +143,9 @@ impl Smtp {
             }
             _ => {}
         }
+        let offers = Offers::ask(&mut conn, &hello).await?;
         self.authenticate(&mut conn).await?;
-        Ok(conn)
+        Ok((conn, offers))
     }
 
     async fn authenticate(&self, conn: &mut AsyncSmtpConnection) -> Result<(), SmtpError> {
@@ -163,11 +168,8 @@ impl Transport for Smtp {
     async fn connect(&self) -> Result<SmtpConnection, ConnectError> {
         let endpoint = &self.endpoint;
         let error = match tokio::time::timeout(self.timeout, self.open()).await {
-            Ok(Ok(conn)) => {
-                return Ok(SmtpConnection {
-                    conn,
-                    timeout: self.timeout,
-                });
+            Ok(Ok((conn, offers))) => {
+                return Ok(SmtpConnection::new(conn, offers, self.timeout));
             }
             Err(_) => SmtpError::Timeout,
             Ok(Err(e)) => e,
@@ -185,126 +187,9 @@ impl Transport for Smtp {
     }
 }
 
-/// One bulk connection, kept open across messages.
-pub struct SmtpConnection {
-    conn: AsyncSmtpConnection,
-    timeout: Duration,
-}
-
-impl SmtpConnection {
-    /// One SMTP transaction: MAIL, RCPT, DATA, the message.
-    ///
-    /// lettre's own `send` escapes the message byte by byte (a fifth of the
-    /// CPU of a bulk run) and closes the connection after any refusal.
-    /// Here a 7-bit message is dot-stuffed with a fast search and written
-    /// whole, and a refusal resets the transaction (`RSET`) so the
-    /// connection serves the next message; anything else (8-bit content, an
-    /// address that needs SMTPUTF8) goes through lettre's `send`.
-    async fn transaction(
-        &mut self,
-        message: &Outgoing,
-    ) -> Result<lettre::transport::smtp::response::Response, lettre::transport::smtp::Error> {
-        let envelope = &message.envelope;
-        let body = match std::str::from_utf8(&message.raw) {
-            Ok(text) if text.is_ascii() && ascii_addresses(envelope) => text,
-            _ => return self.conn.send(envelope, &message.raw).await,
-        };
-        let steps = async {
-            self.conn
-                .command(Mail::new(envelope.from().cloned(), vec![]))
-                .await?;
-            for to in envelope.to() {
-                self.conn.command(Rcpt::new(to.clone(), vec![])).await?;
-            }
-            self.conn.command(Data).await?;
-            self.conn.command(DataBody(body)).await
-        };
-        let result = steps.await;
-        if let Err(e) = &result {
-            if e.status().is_some() {
-                // The server said no and is still listening: start over.
-                if self.conn.command(Rset).await.is_err() {
-                    self.conn.abort().await;
-                }
-            } else {
-                self.conn.abort().await;
-            }
-        }
-        result
-    }
-}
-
-fn ascii_addresses(envelope: &lettre::address::Envelope) -> bool {
-    let ascii = |a: &lettre::Address| AsRef::<str>::as_ref(a).is_ascii();
-    envelope.from().is_none_or(ascii) && envelope.to().iter().all(ascii)
-}
-
-/// A message after DATA: dot-stuffed (RFC 5321 §4.5.2) and ended with the
-/// lone `.` line, written as one command.
-struct DataBody<'a>(&'a str);
-
-impl std::fmt::Display for DataBody<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let text = self.0;
-        let mut from = 0;
-        if text.starts_with('.') {
-            f.write_str(".")?;
-        }
-        for at in memchr::memmem::find_iter(text.as_bytes(), b"\n.") {
-            // Up to and including the line break, then the extra dot.
-            f.write_str(&text[from..=at])?;
-            f.write_str(".")?;
-            from = at + 1;
-        }
-        f.write_str(&text[from..])?;
-        f.write_str("\r\n.\r\n")
-    }
-}
-
-impl Connection for SmtpConnection {
-    async fn send(&mut self, message: &Outgoing) -> Outcome {
-        let sent = tokio::time::timeout(self.timeout, self.transaction(message)).await;
-        match sent {
-            Ok(Ok(response)) => {
-                let mut reply = response.code().to_string();
-                for line in response.message() {
-                    reply.push(' ');
-                    reply.push_str(line.trim());
-                }
-                Outcome::Accepted(reply)
-            }
-            Ok(Err(e)) => {
-                let error = SmtpError::Smtp(e);
-                let text = error.to_string();
-                match error.failure() {
-                    Failure::Permanent => Outcome::Permanent(text),
-                    _ if self.conn.has_broken() => Outcome::Lost(text),
-                    _ => Outcome::Transient(text),
-                }
-            }
-            Err(_) => {
-                // A transaction cut off in the middle leaves the connection
-                // in an unknown state: never reuse it.
-                self.conn.abort().await;
-                Outcome::Lost("timed out".into())
-            }
-        }
-    }
-
-    fn broken(&self) -> bool {
-        self.conn.has_broken()
-    }
-
-    async fn close(mut self) {
-        if !self.conn.has_broken() {
-            let _ = tokio::time::timeout(Duration::from_secs(5), self.conn.quit()).await;
-        }
-    }
-}
-
 /// What went wrong talking to the server.
 #[derive(Debug)]
-enum SmtpError {
+pub(super) enum SmtpError {
     /// An SMTP reply or a failure inside lettre.
     Smtp(lettre::transport::smtp::Error),
     /// The TCP connection could not be made.
@@ -340,7 +225,7 @@ impl std::fmt::Display for SmtpError {
 
 /// How a failed SMTP attempt should be treated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Failure {
+pub(super) enum Failure {
     /// Try again later: 4xx, a dropped or refused connection, a timeout.
     Transient,
     /// The server refused this recipient or message for good: 5xx.
@@ -368,25 +253,4 @@ fn describe(e: &lettre::transport::smtp::Error) -> String {
         source = s.source();
     }
     text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn message_bodies_are_dot_stuffed_and_ended() {
-        let cases = [
-            ("a\r\nb\r\n", "a\r\nb\r\n\r\n.\r\n"),
-            (".lead\r\n", "..lead\r\n\r\n.\r\n"),
-            (
-                "x\r\n.\r\n..y\r\nz.\r\n",
-                "x\r\n..\r\n...y\r\nz.\r\n\r\n.\r\n",
-            ),
-            ("", "\r\n.\r\n"),
-        ];
-        for (body, wire) in cases {
-            assert_eq!(DataBody(body).to_string(), wire, "{body:?}");
-        }
-    }
 }

@@ -6,6 +6,8 @@
 //! as child processes; the server is slowed down so that "the middle" lasts
 //! long enough on a small machine, and every wait is a poll with a deadline.
 
+mod pipelining;
+
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ExitStatus, Stdio};
