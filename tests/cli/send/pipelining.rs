@@ -3,8 +3,12 @@
 //! each refusal lands on its own message, the others are delivered once,
 //! and a server without PIPELINING is never sent a command early.
 
-use super::{WEEK, assert_summary, send};
+use std::collections::HashMap;
+use std::time::Duration;
+
+use super::{WEEK, assert_summary, send, spawn};
 use crate::support::db::delivery;
+use crate::support::db::statuses;
 use crate::support::pipelining::{PipeSmtp, Script};
 use crate::support::site::{Sub, site_with, subscribers};
 use crate::support::{Config, Site};
@@ -22,6 +26,7 @@ fn refusing(chunking: bool) -> Script {
         chunking,
         refuse_rcpt: vec![3],
         fail_data: vec![5],
+        ..Script::default()
     }
 }
 
@@ -166,4 +171,35 @@ fn a_server_without_pipelining_gets_one_command_at_a_time() {
         (0, 0)
     );
     assert_eq!(server.seen(|s| s.messages.len()), 8);
+}
+
+#[test]
+fn a_pipelined_run_killed_in_the_middle_is_finished_with_at_most_concurrency_duplicates() {
+    let server = PipeSmtp::start(Script {
+        pipelining: true,
+        delay: Duration::from_millis(20),
+        ..Script::default()
+    });
+    let subs = subscribers(300);
+    let site = site_with(&Config::for_send(&server.url()), &subs);
+    let mut first = spawn(&site, &["send", "--week", WEEK], "first");
+    server.wait_for(100);
+    first.child.kill().expect("SIGKILL");
+    let (status, _, _) = first.wait();
+    assert_eq!(status.code(), None, "killed by a signal");
+    assert!(
+        server.seen(|s| s.messages.len()) < 300,
+        "the first run finished before the kill"
+    );
+    let rerun = send(&site, &[]);
+    assert_eq!(rerun.code, 0, "{rerun:#?}");
+    let mut duplicates = 0;
+    for s in &subs {
+        let n = server.count_for(&s.email);
+        assert!(n >= 1, "{} got nothing", s.email);
+        duplicates += n - 1;
+    }
+    // for_send's concurrency: 4.
+    assert!(duplicates <= 4, "{duplicates} duplicates");
+    assert_eq!(statuses(&site, WEEK), HashMap::from([("sent".into(), 300)]));
 }

@@ -19,6 +19,8 @@ pub struct Script {
     pub chunking: bool,
     pub refuse_rcpt: Vec<usize>,
     pub fail_data: Vec<usize>,
+    /// How long to wait before answering each final dot (a slow relay).
+    pub delay: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -73,6 +75,28 @@ impl PipeSmtp {
 
     pub fn seen<T>(&self, f: impl FnOnce(&Seen) -> T) -> T {
         f(&self.seen.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// How many messages `email` received.
+    pub fn count_for(&self, email: &str) -> usize {
+        self.seen(|s| {
+            s.messages
+                .iter()
+                .filter(|m| m.rcpt_to.iter().any(|r| r == email))
+                .count()
+        })
+    }
+
+    /// Wait (up to a minute) until `n` messages have arrived.
+    pub fn wait_for(&self, n: usize) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while self.seen(|s| s.messages.len()) < n {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "fewer than {n} messages arrived"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
 }
 
@@ -146,6 +170,7 @@ fn session(stream: TcpStream, script: &Script, seen: &Mutex<Seen>) -> std::io::R
                 } else {
                     out.write_all(b"354 go ahead\r\n")?;
                     let raw = read_data(&mut input)?;
+                    std::thread::sleep(script.delay);
                     if !input.buffer().is_empty() {
                         lock().next_behind_data += 1;
                     }
