@@ -128,6 +128,11 @@ pub struct SendArgs {
     #[arg(long, value_parser = parse_role, requires = "test")]
     pub role: Option<Role>,
 
+    /// Connect to the SMTP relay, say EHLO, start TLS and log in, and
+    /// report what it offers; send nothing, write nothing
+    #[arg(long, conflicts_with_all = ["dry_run", "test", "retry_failed", "feature", "week"])]
+    pub check_relays: bool,
+
     /// Print the summary as a JSON object
     #[arg(long)]
     pub json: bool,

@@ -27,6 +27,9 @@ use crate::transport::smtp::Smtp;
 use crate::week::IssueWeek;
 
 pub fn run(app: &App, args: &SendArgs) -> anyhow::Result<()> {
+    if args.check_relays {
+        return check_relays(app, args.json);
+    }
     let week = args.week.unwrap_or_else(|| app.current_week());
     if week.monday() > app.today() && args.test.is_empty() {
         crate::bad_input!(
@@ -439,4 +442,84 @@ impl Progress for LogLines {
         tracing::warn!("another send of this week is running ({holder}); waiting for it to finish");
     }
     fn finish(&self) {}
+}
+
+/// `send --check-relays`: each relay reached, greeted, encrypted and
+/// logged into as a send would; exit 1 when one fails.
+fn check_relays(app: &App, json: bool) -> anyhow::Result<()> {
+    use crate::transport::smtp::Login;
+    let transport = Smtp::from_config(&app.config)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let checked = runtime.block_on(transport.check());
+    let login = match &checked.login {
+        Login::Ok => "ok".to_string(),
+        Login::Refused(why) => format!("refused: {why}"),
+        Login::NoCredentials => "no credentials set (sending without AUTH)".into(),
+        Login::NotTried => "not tried".into(),
+    };
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    if json {
+        let value = serde_json::json!([{
+            "relay": checked.relay,
+            "reached": checked.reached,
+            "error": checked.error,
+            "starttls": checked.starttls_offered,
+            "tls": checked.encrypted,
+            "auth": checked.offers.auth,
+            "pipelining": checked.offers.pipelining,
+            "chunking": checked.offers.chunking,
+            "size": checked.offers.size,
+            "login": login,
+            "ok": checked.ok(),
+        }]);
+        println!("{value}");
+    } else {
+        println!("{}", checked.relay);
+        match &checked.error {
+            Some(why) => println!("  reached:     no: {why}"),
+            None => {
+                println!("  reached:     yes");
+                println!(
+                    "  STARTTLS:    {} (the connection is {})",
+                    if checked.starttls_offered {
+                        "offered"
+                    } else {
+                        "not offered"
+                    },
+                    if checked.encrypted {
+                        "encrypted"
+                    } else {
+                        "NOT encrypted"
+                    }
+                );
+                let auth = if checked.offers.auth.is_empty() {
+                    "none offered".to_string()
+                } else {
+                    checked.offers.auth.join(" ")
+                };
+                println!("  AUTH:        {auth}");
+                println!("  PIPELINING:  {}", yes(checked.offers.pipelining));
+                println!("  CHUNKING:    {}", yes(checked.offers.chunking));
+                let size = match checked.offers.size {
+                    None => "not said".to_string(),
+                    Some(0) => "no limit".to_string(),
+                    Some(n) => format!("{} bytes", thousands(n)),
+                };
+                println!("  SIZE:        {size}");
+                println!("  login:       {login}");
+            }
+        }
+    }
+    if checked.ok() {
+        Ok(())
+    } else {
+        Err(Exit {
+            code: 1,
+            message: format!("the relay {} failed the check", checked.relay),
+        }
+        .into())
+    }
 }

@@ -114,6 +114,14 @@ impl Smtp {
     /// the first, which the server delays, and every message stalls about
     /// 40 ms. `TCP_NODELAY` removes the stall.
     async fn open(&self) -> Result<(AsyncSmtpConnection, Offers), SmtpError> {
+        let mut greeted = self.greet().await?;
+        self.authenticate(&mut greeted.conn).await?;
+        Ok((greeted.conn, greeted.offers))
+    }
+
+    /// Connected, encrypted as configured and asked what it offers; not
+    /// logged in yet.
+    async fn greet(&self) -> Result<Greeted, SmtpError> {
         let hello = ClientId::default();
         let addr = (self.endpoint.host.as_str(), self.endpoint.port);
         if self.mode == TlsMode::Wrapper {
@@ -127,8 +135,11 @@ impl Smtp {
             )
             .await?;
             let offers = Offers::ask(&mut conn, &hello).await?;
-            self.authenticate(&mut conn).await?;
-            return Ok((conn, offers));
+            return Ok(Greeted {
+                conn,
+                offers,
+                starttls_offered: false,
+            });
         }
         let stream = tokio::net::TcpStream::connect(addr)
             .await
@@ -136,6 +147,7 @@ impl Smtp {
         let _ = stream.set_nodelay(true);
         let mut conn =
             AsyncSmtpConnection::connect_with_transport(Box::new(stream), &hello).await?;
+        let starttls_offered = conn.can_starttls();
         match (&self.mode, &self.tls) {
             (TlsMode::StartTls, Some(params)) => conn.starttls(params.clone(), &hello).await?,
             (TlsMode::Opportunistic, Some(params)) if conn.can_starttls() => {
@@ -144,10 +156,101 @@ impl Smtp {
             _ => {}
         }
         let offers = Offers::ask(&mut conn, &hello).await?;
-        self.authenticate(&mut conn).await?;
-        Ok((conn, offers))
+        Ok(Greeted {
+            conn,
+            offers,
+            starttls_offered,
+        })
     }
 
+    /// `send --check-relays`: connect, say EHLO, start TLS and log in as a
+    /// send would, report what the server offers and how far it got, then
+    /// say QUIT. Sends nothing.
+    pub async fn check(&self) -> Checked {
+        let mut checked = Checked {
+            relay: self.endpoint.to_string(),
+            reached: false,
+            starttls_offered: false,
+            encrypted: false,
+            offers: Offers::default(),
+            login: Login::NotTried,
+            error: None,
+        };
+        let greeted = match tokio::time::timeout(self.timeout, self.greet()).await {
+            Ok(Ok(g)) => g,
+            Ok(Err(e)) => {
+                checked.error = Some(e.to_string());
+                return checked;
+            }
+            Err(_) => {
+                checked.error = Some(SmtpError::Timeout.to_string());
+                return checked;
+            }
+        };
+        let Greeted {
+            mut conn,
+            offers,
+            starttls_offered,
+        } = greeted;
+        checked.reached = true;
+        checked.starttls_offered = starttls_offered || self.mode == TlsMode::Wrapper;
+        checked.encrypted = conn.is_encrypted();
+        checked.offers = offers;
+        checked.login = match (&self.user, &self.password) {
+            (Some(_), Some(_)) => {
+                match tokio::time::timeout(self.timeout, self.authenticate(&mut conn)).await {
+                    Ok(Ok(())) => Login::Ok,
+                    Ok(Err(e)) => Login::Refused(e.to_string()),
+                    Err(_) => Login::Refused(SmtpError::Timeout.to_string()),
+                }
+            }
+            _ => Login::NoCredentials,
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(5), conn.quit()).await;
+        checked
+    }
+}
+
+/// A connection greeted and asked what it offers.
+struct Greeted {
+    conn: AsyncSmtpConnection,
+    offers: Offers,
+    starttls_offered: bool,
+}
+
+/// What `send --check-relays` found out about one relay.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Checked {
+    /// `host:port`.
+    pub relay: String,
+    pub reached: bool,
+    pub starttls_offered: bool,
+    pub encrypted: bool,
+    pub offers: Offers,
+    pub login: Login,
+    /// Why it could not be reached or greeted.
+    pub error: Option<String>,
+}
+
+impl Checked {
+    /// Reached, and logged in when credentials are set.
+    pub fn ok(&self) -> bool {
+        self.reached && !matches!(self.login, Login::Refused(_))
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Login {
+    Ok,
+    /// The server refused the credentials; its reply.
+    Refused(String),
+    /// No user name is set: the relay is used without AUTH.
+    NoCredentials,
+    /// The relay was not reached.
+    NotTried,
+}
+
+impl Smtp {
     async fn authenticate(&self, conn: &mut AsyncSmtpConnection) -> Result<(), SmtpError> {
         if let (Some(user), Some(password)) = (&self.user, &self.password) {
             let credentials = Credentials::new(user.clone(), password.expose().to_string());

@@ -33,13 +33,18 @@ type SmtpResult = Result<Response, lettre::transport::smtp::Error>;
 
 /// What a server offers that changes how a message is sent, read from a
 /// second EHLO before AUTH (lettre keeps only the extensions it uses).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Offers {
     /// RFC 2920: commands may be sent without waiting for each reply.
     pub pipelining: bool,
     /// RFC 3030: `BDAT`, whose byte count lets the message follow its
     /// commands in the same write.
     pub chunking: bool,
+    /// RFC 1870: the largest message it takes (`None`: not said; 0: no
+    /// limit).
+    pub size: Option<u64>,
+    /// The AUTH mechanisms it offers.
+    pub auth: Vec<String>,
 }
 
 impl Offers {
@@ -55,14 +60,21 @@ impl Offers {
     pub fn from_ehlo<'a>(lines: impl Iterator<Item = &'a str>) -> Offers {
         let mut offers = Offers::default();
         for line in lines.skip(1) {
-            match line
-                .split_whitespace()
-                .next()
-                .map(str::to_ascii_uppercase)
-                .as_deref()
-            {
+            let upper = line.to_ascii_uppercase();
+            let mut words = upper.split([' ', '=']).filter(|w| !w.is_empty());
+            match words.next() {
                 Some("PIPELINING") => offers.pipelining = true,
                 Some("CHUNKING") => offers.chunking = true,
+                Some("SIZE") => {
+                    offers.size = Some(words.next().and_then(|n| n.parse().ok()).unwrap_or(0));
+                }
+                Some("AUTH") => {
+                    for mechanism in words {
+                        if !offers.auth.iter().any(|m| m == mechanism) {
+                            offers.auth.push(mechanism.to_string());
+                        }
+                    }
+                }
                 _ => {}
             }
         }
@@ -460,28 +472,42 @@ mod tests {
 
     #[test]
     fn pipelining_and_chunking_are_read_from_the_ehlo_reply() {
-        let cases: [(&[&str], Offers); 4] = [
+        let offers = |pipelining, chunking, size, auth: &[&str]| Offers {
+            pipelining,
+            chunking,
+            size,
+            auth: auth.iter().map(|m| m.to_string()).collect(),
+        };
+        let cases: [(&[&str], Offers); 6] = [
             (
                 &["relay.example", "PIPELINING", "8BITMIME"],
-                Offers {
-                    pipelining: true,
-                    chunking: false,
-                },
+                offers(true, false, None, &[]),
             ),
             (
                 &["relay.example", "pipelining", "CHUNKING", "SIZE 1000"],
-                Offers {
-                    pipelining: true,
-                    chunking: true,
-                },
+                offers(true, true, Some(1000), &[]),
             ),
-            (&["PIPELINING.example", "8BITMIME"], Offers::default()),
-            (&["relay.example", "XPIPELINING"], Offers::default()),
+            (
+                &["PIPELINING.example", "8BITMIME"],
+                offers(false, false, None, &[]),
+            ),
+            (
+                &["relay.example", "XPIPELINING"],
+                offers(false, false, None, &[]),
+            ),
+            (
+                &["r", "AUTH PLAIN LOGIN", "AUTH=LOGIN", "SIZE"],
+                offers(false, false, Some(0), &["PLAIN", "LOGIN"]),
+            ),
+            (
+                &["r", "auth cram-md5"],
+                offers(false, false, None, &["CRAM-MD5"]),
+            ),
         ];
-        for (lines, offers) in cases {
+        for (lines, expected) in cases {
             assert_eq!(
                 Offers::from_ehlo(lines.iter().copied()),
-                offers,
+                expected,
                 "{lines:?}"
             );
         }

@@ -6,6 +6,7 @@
 //! as child processes; the server is slowed down so that "the middle" lasts
 //! long enough on a small machine, and every wait is a poll with a deadline.
 
+mod check_relays;
 mod pipelining;
 
 use std::collections::{HashMap, HashSet};
