@@ -30,6 +30,8 @@ pub enum Delivered {
     Sent {
         at: Timestamp,
         reply: String,
+        /// The relay that took it, when the transport is one.
+        relay: Option<String>,
     },
     Failed {
         error: String,

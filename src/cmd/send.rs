@@ -211,6 +211,8 @@ struct Summary {
     /// The whole issue after this run.
     totals: Counts,
     stopped: Option<String>,
+    /// Messages this run sent, by relay.
+    relays: std::collections::BTreeMap<String, u64>,
 }
 
 impl Summary {
@@ -225,6 +227,7 @@ impl Summary {
             per_second: 0.0,
             totals,
             stopped: None,
+            relays: Default::default(),
         }
     }
 }
@@ -254,6 +257,7 @@ fn summarize(week: IssueWeek, issue: &IssueReport, json: bool) -> anyhow::Result
             per_second: rate.round(),
             totals: issue.totals,
             stopped: stopped.clone(),
+            relays: report.relays.clone(),
         };
         println!("{}", serde_json::to_string(&summary)?);
     } else {

@@ -78,6 +78,8 @@ pub struct Report {
     pub skipped: u64,
     pub elapsed: Duration,
     pub stopped: Option<Stopped>,
+    /// Messages sent, by relay.
+    pub relays: std::collections::BTreeMap<String, u64>,
 }
 
 /// Progress callbacks: a bar on a terminal, log lines under cron.
@@ -307,8 +309,14 @@ pub async fn deliver<Q: Queue, C: Compose, T: Transport>(
         // Every task holding the run was awaited above.
         unreachable!("the engine's tasks are all finished");
     };
+    let sent = run.sent.load(Ordering::SeqCst);
+    let relays = match run.transport.relay() {
+        Some(relay) if sent > 0 => std::collections::BTreeMap::from([(relay, sent)]),
+        _ => Default::default(),
+    };
     let report = Report {
-        sent: run.sent.load(Ordering::SeqCst),
+        sent,
+        relays,
         failed: run.failed.load(Ordering::SeqCst),
         skipped: run.skipped.load(Ordering::SeqCst),
         elapsed: started.elapsed(),
@@ -463,6 +471,7 @@ async fn deliver_one<Q, C: Compose, T: Transport>(
                             Delivered::Sent {
                                 at: Timestamp::from(run.clock.now()),
                                 reply,
+                                relay: run.transport.relay(),
                             },
                         );
                     }

@@ -39,6 +39,8 @@ pub struct HistoryRow {
     pub hard_bounced: u64,
     /// Subscribers who reported the issue as spam.
     pub complained: u64,
+    /// Deliveries sent, by the relay that took them.
+    pub relays: std::collections::BTreeMap<String, u64>,
     pub started_at: Option<Timestamp>,
     pub finished_at: Option<Timestamp>,
 }
@@ -149,9 +151,24 @@ impl Store {
                 bounced: r.get::<_, i64>(9)? as u64,
                 hard_bounced: r.get::<_, i64>(10)? as u64,
                 complained: r.get::<_, i64>(11)? as u64,
+                relays: Default::default(),
             })
         })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut rows: Vec<HistoryRow> = rows.collect::<Result<_, _>>()?;
+        // A database from before relays were recorded (read as it is) has
+        // no relay column.
+        if self.schema_version()? >= 6 {
+            let mut stmt = self.conn.prepare(
+                "SELECT relay, count(*) FROM deliveries
+                 WHERE issue = ?1 AND status = 'sent' AND relay IS NOT NULL GROUP BY relay",
+            )?;
+            for row in &mut rows {
+                let relays =
+                    stmt.query_map([&row.week], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
+                row.relays = relays.collect::<Result<_, _>>()?;
+            }
+        }
+        Ok(rows)
     }
 }
 
@@ -233,12 +250,13 @@ pub(super) fn record(conn: &Connection, week: &str, recorded: &Recorded) -> anyh
         outcome,
     } = recorded;
     match outcome {
-        Delivered::Sent { at, .. } => conn
+        Delivered::Sent { at, relay, .. } => conn
             .prepare_cached(
-                "UPDATE deliveries SET status = 'sent', sent_at = ?3, attempts = attempts + ?4, last_error = NULL, permanent = 0
+                "UPDATE deliveries SET status = 'sent', sent_at = ?3, attempts = attempts + ?4, last_error = NULL, permanent = 0,
+                    relay = ?5
                  WHERE issue = ?1 AND subscriber_id = ?2",
             )?
-            .execute(params![week, subscriber_id, at, attempts])?,
+            .execute(params![week, subscriber_id, at, attempts, relay])?,
         Delivered::Failed { error, permanent } => conn
             .prepare_cached(
                 "UPDATE deliveries SET status = 'failed', last_error = ?3, attempts = attempts + ?4, permanent = ?5

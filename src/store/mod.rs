@@ -41,6 +41,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/003-delivery-indexes.sql")),
     M::up(include_str!("migrations/004-hearing-back.sql")),
     M::up(include_str!("migrations/005-webhooks.sql")),
+    M::up(include_str!("migrations/006-relays.sql")),
 ];
 
 /// How long a write waits for another writer before giving up.

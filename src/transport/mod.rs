@@ -90,6 +90,12 @@ pub trait Transport: Send + Sync + 'static {
     /// Where messages go, for messages to a person (`127.0.0.1:2525`).
     fn describe(&self) -> String;
 
+    /// The name of the relay, recorded with each delivery it takes; none
+    /// for a transport that is not a relay (an outbox, a capture).
+    fn relay(&self) -> Option<String> {
+        None
+    }
+
     /// A new connection, ready for its first message.
     fn connect(&self) -> impl Future<Output = Result<Self::Connection, ConnectError>> + Send;
 }

@@ -264,6 +264,10 @@ impl Smtp {
 impl Transport for Smtp {
     type Connection = SmtpConnection;
 
+    fn relay(&self) -> Option<String> {
+        Some("smtp".into())
+    }
+
     fn describe(&self) -> String {
         format!("the SMTP server {}", self.endpoint)
     }

@@ -8,6 +8,7 @@
 
 mod check_relays;
 mod pipelining;
+mod relays;
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -342,6 +343,8 @@ fn a_rerun_of_a_sent_week_sends_nothing_and_history_shows_the_week() {
     assert_eq!(w["skipped"], 0);
     assert!(w["started_at"].is_string(), "{w}");
     assert!(w["finished_at"].is_string(), "{w}");
+    // Every delivery records the relay that took it: the [smtp] one.
+    assert_eq!(w["relays"], serde_json::json!({"smtp": 40}));
 
     let table = run(&site, &["history"]);
     assert_eq!(table.code, 0, "{table:#?}");
