@@ -203,3 +203,27 @@ fn a_pipelined_run_killed_in_the_middle_is_finished_with_at_most_concurrency_dup
     assert!(duplicates <= 4, "{duplicates} duplicates");
     assert_eq!(statuses(&site, WEEK), HashMap::from([("sent".into(), 300)]));
 }
+
+#[test]
+fn a_connection_closed_at_a_final_dot_loses_no_message_and_sends_none_twice() {
+    // The fourth message's dot gets 421 and the connection closes, with the
+    // fifth message's envelope already sent behind it.
+    let server = PipeSmtp::start(Script {
+        pipelining: true,
+        drop_at_dot: vec![4],
+        ..Script::default()
+    });
+    let (site, subs) = site(&server);
+    let run = send(&site, &[]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    for (i, sub) in subs.iter().enumerate() {
+        assert_eq!(server.count_for(&sub.email), 1, "reader {i}");
+        let d = delivery(&site, WEEK, &sub.email);
+        let attempts = if i == 3 { 2 } else { 1 };
+        assert_eq!(
+            (d.status.as_str(), d.attempts),
+            ("sent", attempts),
+            "reader {i}"
+        );
+    }
+}

@@ -19,6 +19,9 @@ pub struct Script {
     pub chunking: bool,
     pub refuse_rcpt: Vec<usize>,
     pub fail_data: Vec<usize>,
+    /// Answer these final dots (1-based, counted over all connections)
+    /// with 421 and close the connection, dropping the message.
+    pub drop_at_dot: Vec<usize>,
     /// How long to wait before answering each final dot (a slow relay).
     pub delay: std::time::Duration,
 }
@@ -36,6 +39,7 @@ pub struct Seen {
     pub messages: Vec<Accepted>,
     pub rcpts: usize,
     pub datas: usize,
+    pub dots: usize,
     /// MAIL commands that arrived with the rest of their transaction
     /// already behind them.
     pub pipelined_mails: usize,
@@ -171,6 +175,15 @@ fn session(stream: TcpStream, script: &Script, seen: &Mutex<Seen>) -> std::io::R
                     out.write_all(b"354 go ahead\r\n")?;
                     let raw = read_data(&mut input)?;
                     std::thread::sleep(script.delay);
+                    let dot = {
+                        let mut s = lock();
+                        s.dots += 1;
+                        s.dots
+                    };
+                    if script.drop_at_dot.contains(&dot) {
+                        out.write_all(b"421 4.3.2 closing, try again\r\n")?;
+                        return Ok(());
+                    }
                     if !input.buffer().is_empty() {
                         lock().next_behind_data += 1;
                     }
