@@ -129,6 +129,18 @@ fn wait_for(smtp: &TestSmtp, n: usize) {
 }
 
 /// The summary line for this week on standard output.
+/// How many messages beyond one each subscriber got, asserting everyone
+/// got at least one.
+fn duplicates(subs: &[Sub], count_for: impl Fn(&str) -> usize) -> usize {
+    let mut duplicates = 0;
+    for s in subs {
+        let n = count_for(&s.email);
+        assert!(n >= 1, "{} got nothing", s.email);
+        duplicates += n - 1;
+    }
+    duplicates
+}
+
 fn summary_line(stdout: &str, week: &str) -> String {
     let prefix = format!("{week}: sent ");
     let lines: Vec<&str> = stdout.lines().filter(|l| l.starts_with(&prefix)).collect();
@@ -697,12 +709,7 @@ fn a_run_killed_in_the_middle_is_finished_by_the_next_with_at_most_concurrency_d
         rerun.stderr
     );
 
-    let mut duplicates = 0;
-    for s in &subs {
-        let n = smtp.count_for(&s.email);
-        assert!(n >= 1, "{} got nothing", s.email);
-        duplicates += n - 1;
-    }
+    let duplicates = duplicates(&subs, |email| smtp.count_for(email));
     assert!(duplicates <= 4, "{duplicates} duplicates");
     assert_eq!(smtp.messages().len(), 300 + duplicates);
     assert_eq!(statuses(&site, WEEK), HashMap::from([("sent".into(), 300)]));

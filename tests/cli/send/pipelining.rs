@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::{WEEK, assert_summary, send, spawn};
+use super::{WEEK, assert_summary, duplicates, send, spawn};
 use crate::support::db::delivery;
 use crate::support::db::statuses;
 use crate::support::pipelining::{PipeSmtp, Script};
@@ -193,12 +193,7 @@ fn a_pipelined_run_killed_in_the_middle_is_finished_with_at_most_concurrency_dup
     );
     let rerun = send(&site, &[]);
     assert_eq!(rerun.code, 0, "{rerun:#?}");
-    let mut duplicates = 0;
-    for s in &subs {
-        let n = server.count_for(&s.email);
-        assert!(n >= 1, "{} got nothing", s.email);
-        duplicates += n - 1;
-    }
+    let duplicates = duplicates(&subs, |email| server.count_for(email));
     // for_send's concurrency: 4.
     assert!(duplicates <= 4, "{duplicates} duplicates");
     assert_eq!(statuses(&site, WEEK), HashMap::from([("sent".into(), 300)]));
