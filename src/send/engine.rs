@@ -4,7 +4,10 @@
 //! **Workers.** `concurrency` workers each keep one connection open across
 //! messages. A worker records its last result in the same queue step that
 //! claims its next job, so with the ledger as the queue a result is durable
-//! before the next message goes out (see `store::ledger`).
+//! before the next message goes out (see `store::ledger`). On a connection
+//! that pipelines, a worker also hands over the job after the current one,
+//! whose envelope then travels behind the current message; its text goes
+//! out only once it is claimed in turn.
 //!
 //! **Retries.** Transient failures (4xx, a lost connection, an unreachable
 //! server) are retried with exponential backoff and jitter up to

@@ -7,7 +7,8 @@
 //! in (lettre does the same with its SMTP, file and stub transports).
 //!
 //! - [`smtp::Smtp`]: the bulk SMTP path, one `TCP_NODELAY` connection per
-//!   worker, kept open across messages.
+//!   worker, kept open across messages, pipelined where the server allows
+//!   (`smtp/session.rs`).
 //! - [`outbox::Outbox`]: writes each message as an `.eml` file, or only
 //!   counts it (a dry run).
 //! - [`capture::Capture`]: keeps messages in memory and answers as a test
