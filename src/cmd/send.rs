@@ -453,11 +453,7 @@ impl Progress for LogLines {
 fn check_relays(app: &App, json: bool) -> anyhow::Result<()> {
     use crate::transport::smtp::Login;
     let transport = Smtp::from_config(&app.config)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let checked = runtime.block_on(transport.check());
+    let checked = runtime()?.block_on(transport.check());
     let login = match &checked.login {
         Login::Ok => "ok".to_string(),
         Login::Refused(why) => format!("refused: {why}"),

@@ -8,9 +8,7 @@ use hmac::{Hmac, Mac as _};
 use serde::Deserialize;
 use sha2::Sha256;
 
-use super::{
-    Event, EventKind, Provider, Refusal, TAG_FIELD, detail, malformed, push_message_id, same,
-};
+use super::{Event, EventKind, Provider, Refusal, TAG_FIELD, detail, malformed, push_message_id};
 use crate::secret::Secret;
 
 /// How far a signature's timestamp may be from our clock.
@@ -85,13 +83,9 @@ impl Signature {
             .map_err(|_| Refusal::Unauthorized("the signing key is unusable".into()))?;
         mac.update(self.timestamp.as_bytes());
         mac.update(self.token.as_bytes());
-        if same(&mac.finalize().into_bytes(), &given) {
-            Ok(())
-        } else {
-            Err(Refusal::Unauthorized(
-                "the signature does not verify".into(),
-            ))
-        }
+        // hmac's own check compares in constant time.
+        mac.verify_slice(&given)
+            .map_err(|_| Refusal::Unauthorized("the signature does not verify".into()))
     }
 }
 

@@ -105,11 +105,12 @@ pub async fn webhook(
                 .filter(|h| !matches!(h, Heard::NotApplied(_)))
                 .count();
             for h in &heard {
-                tracing::info!(
-                    "webhook {}: {}",
-                    provider.as_str(),
-                    h.line().replacen("kept: ", "ignored: ", 1)
-                );
+                let line = match h {
+                    // Nothing is kept here, as inbound keeps a message.
+                    Heard::NotApplied(why) => format!("ignored: {why}"),
+                    h => h.line(),
+                };
+                tracing::info!("webhook {}: {line}", provider.as_str());
             }
             text(
                 StatusCode::OK,
