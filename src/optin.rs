@@ -33,5 +33,7 @@ pub async fn send_confirmation<T: Transport>(
         config.serve.confirm_expiry_days(),
         dkim,
     )?;
-    crate::send::send_one(&message, transport, Settings::for_one(&config.send), clock).await
+    let settings = Settings::for_one(&config.send);
+    let lanes = crate::send::Lane::only(transport, &settings);
+    crate::send::send_one(&message, lanes, settings, clock).await
 }

@@ -245,11 +245,19 @@ pub struct UnknownKey {
 
 pub fn unknown_keys(table: &DeTable<'_>, schema: &Schema, prefix: &str) -> Vec<UnknownKey> {
     let mut out = Vec::new();
-    walk(table, schema, prefix, &mut out);
+    walk(table, schema, prefix, None, &mut out);
     out
 }
 
-fn walk(table: &DeTable<'_>, schema: &Schema, prefix: &str, out: &mut Vec<UnknownKey>) {
+/// `label`: how to name the table in a message when it is one entry of an
+/// array of tables (`[[relay]] "ses"`), rather than by its dotted path.
+fn walk(
+    table: &DeTable<'_>,
+    schema: &Schema,
+    prefix: &str,
+    label: Option<&str>,
+    out: &mut Vec<UnknownKey>,
+) {
     for (key, value) in table.iter() {
         let name = key.get_ref().as_ref();
         let dotted = if prefix.is_empty() {
@@ -270,17 +278,25 @@ fn walk(table: &DeTable<'_>, schema: &Schema, prefix: &str, out: &mut Vec<Unknow
                             .join(", ")
                     ),
                 };
+                let message = match label {
+                    Some(label) => format!("unknown field `{name}` in {label}; {hint}"),
+                    None => format!("unknown field `{dotted}`; {hint}"),
+                };
                 out.push(UnknownKey {
                     offset: key.span().start,
-                    message: format!("unknown field `{dotted}`; {hint}"),
+                    message,
                 });
             }
             Some((_, Some(child))) => match value.get_ref() {
-                DeValue::Table(inner) => walk(inner, child, &dotted, out),
+                DeValue::Table(inner) => walk(inner, child, &dotted, None, out),
                 DeValue::Array(items) => {
-                    for item in items.iter() {
+                    for (i, item) in items.iter().enumerate() {
                         if let DeValue::Table(inner) = item.get_ref() {
-                            walk(inner, child, &dotted, out);
+                            let label = match inner.get("name").map(|n| n.get_ref()) {
+                                Some(DeValue::String(name)) => format!("[[{dotted}]] \"{name}\""),
+                                _ => format!("[[{dotted}]] number {}", i + 1),
+                            };
+                            walk(inner, child, &dotted, Some(&label), out);
                         }
                     }
                 }

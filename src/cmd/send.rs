@@ -44,8 +44,8 @@ pub fn run(app: &App, args: &SendArgs) -> anyhow::Result<()> {
         return dry_run(app, args, week);
     }
 
-    // The SMTP settings are checked before anything is written.
-    let transport = Smtp::from_config(&app.config)?;
+    // The relays' settings are checked before anything is written.
+    Smtp::relays(&app.config)?;
     let mut store = app.store_for_writing()?;
     let issue =
         crate::issue::Issue::prepare(&app.config, Some(&store), week, args.feature.as_deref())?;
@@ -71,6 +71,9 @@ pub fn run(app: &App, args: &SendArgs) -> anyhow::Result<()> {
     // that a bounce or complaint arriving later names it (`digest inbound`).
     let returns = Returns::from_config(&app.config, Some(store.tag_key()?));
     let factory = issue.factory.with_returns(returns);
+    let day_ago = app.now() - chrono::Duration::hours(24);
+    let sent_today = store.sent_by_relay_since(crate::timestamp::Timestamp::from(day_ago))?;
+    let lanes = crate::send::smtp_lanes(&app.config, &sent_today)?;
 
     // One thread drives every connection and the ledger: the work per
     // message is small and mostly waiting, and a second runtime thread only
@@ -90,7 +93,7 @@ pub fn run(app: &App, args: &SendArgs) -> anyhow::Result<()> {
             store,
             week,
             factory,
-            transport,
+            lanes,
             settings(app),
             app.config.send.bounce_after,
             crate::send::Control {
@@ -129,7 +132,7 @@ fn test_send(app: &App, args: &SendArgs, week: IssueWeek) -> anyhow::Result<()> 
         })?;
         addresses.push(email.as_str().to_string());
     }
-    let transport = Smtp::from_config(&app.config)?;
+    let lanes = crate::send::smtp_lanes(&app.config, &Default::default())?;
     let store = app.store_to_read()?;
     let issue =
         crate::issue::Issue::prepare(&app.config, store.as_ref(), week, args.feature.as_deref())?;
@@ -144,7 +147,7 @@ fn test_send(app: &App, args: &SendArgs, week: IssueWeek) -> anyhow::Result<()> 
         &addresses,
         args.role,
         factory,
-        transport,
+        lanes,
         settings(app),
         Clock::starting_at(app.now()),
     ))?;
@@ -451,75 +454,103 @@ impl Progress for LogLines {
 /// `send --check-relays`: each relay reached, greeted, encrypted and
 /// logged into as a send would; exit 1 when one fails.
 fn check_relays(app: &App, json: bool) -> anyhow::Result<()> {
-    use crate::transport::smtp::Login;
-    let transport = Smtp::from_config(&app.config)?;
-    let checked = runtime()?.block_on(transport.check());
-    let login = match &checked.login {
-        Login::Ok => "ok".to_string(),
-        Login::Refused(why) => format!("refused: {why}"),
-        Login::NoCredentials => "no credentials set (sending without AUTH)".into(),
-        Login::NotTried => "not tried".into(),
-    };
-    let yes = |b: bool| if b { "yes" } else { "no" };
+    let relays = Smtp::relays(&app.config)?;
+    let runtime = runtime()?;
+    let checked: Vec<_> = relays
+        .iter()
+        .map(|relay| runtime.block_on(relay.check()))
+        .collect();
     if json {
-        let value = serde_json::json!([{
-            "relay": checked.relay,
-            "reached": checked.reached,
-            "error": checked.error,
-            "starttls": checked.starttls_offered,
-            "tls": checked.encrypted,
-            "auth": checked.offers.auth,
-            "pipelining": checked.offers.pipelining,
-            "chunking": checked.offers.chunking,
-            "size": checked.offers.size,
-            "login": login,
-            "ok": checked.ok(),
-        }]);
-        println!("{value}");
+        let value: Vec<_> = checked.iter().map(check_json).collect();
+        println!("{}", serde_json::Value::Array(value));
     } else {
-        println!("{}", checked.relay);
-        match &checked.error {
-            Some(why) => println!("  reached:     no: {why}"),
-            None => {
-                println!("  reached:     yes");
-                println!(
-                    "  STARTTLS:    {} (the connection is {})",
-                    if checked.starttls_offered {
-                        "offered"
-                    } else {
-                        "not offered"
-                    },
-                    if checked.encrypted {
-                        "encrypted"
-                    } else {
-                        "NOT encrypted"
-                    }
-                );
-                let auth = if checked.offers.auth.is_empty() {
-                    "none offered".to_string()
-                } else {
-                    checked.offers.auth.join(" ")
-                };
-                println!("  AUTH:        {auth}");
-                println!("  PIPELINING:  {}", yes(checked.offers.pipelining));
-                println!("  CHUNKING:    {}", yes(checked.offers.chunking));
-                let size = match checked.offers.size {
-                    None => "not said".to_string(),
-                    Some(0) => "no limit".to_string(),
-                    Some(n) => format!("{} bytes", thousands(n)),
-                };
-                println!("  SIZE:        {size}");
-                println!("  login:       {login}");
-            }
+        for c in &checked {
+            print_check(c);
         }
     }
-    if checked.ok() {
+    let failed: Vec<String> = checked
+        .iter()
+        .filter(|c| !c.ok())
+        .map(|c| format!("{} ({})", c.name, c.relay))
+        .collect();
+    if failed.is_empty() {
         Ok(())
     } else {
         Err(Exit {
             code: 1,
-            message: format!("the relay {} failed the check", checked.relay),
+            message: format!(
+                "{} of {} relays failed the check: {}",
+                failed.len(),
+                checked.len(),
+                failed.join(", ")
+            ),
         }
         .into())
+    }
+}
+
+fn login_text(login: &crate::transport::smtp::Login) -> String {
+    use crate::transport::smtp::Login;
+    match login {
+        Login::Ok => "ok".to_string(),
+        Login::Refused(why) => format!("refused: {why}"),
+        Login::NoCredentials => "no credentials set (sending without AUTH)".into(),
+        Login::NotTried => "not tried".into(),
+    }
+}
+
+fn check_json(checked: &crate::transport::smtp::Checked) -> serde_json::Value {
+    serde_json::json!({
+        "name": checked.name,
+        "relay": checked.relay,
+        "reached": checked.reached,
+        "error": checked.error,
+        "starttls": checked.starttls_offered,
+        "tls": checked.encrypted,
+        "auth": checked.offers.auth,
+        "pipelining": checked.offers.pipelining,
+        "chunking": checked.offers.chunking,
+        "size": checked.offers.size,
+        "login": login_text(&checked.login),
+        "ok": checked.ok(),
+    })
+}
+
+fn print_check(checked: &crate::transport::smtp::Checked) {
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    println!("{} ({})", checked.name, checked.relay);
+    match &checked.error {
+        Some(why) => println!("  reached:     no: {why}"),
+        None => {
+            println!("  reached:     yes");
+            println!(
+                "  STARTTLS:    {} (the connection is {})",
+                if checked.starttls_offered {
+                    "offered"
+                } else {
+                    "not offered"
+                },
+                if checked.encrypted {
+                    "encrypted"
+                } else {
+                    "NOT encrypted"
+                }
+            );
+            let auth = if checked.offers.auth.is_empty() {
+                "none offered".to_string()
+            } else {
+                checked.offers.auth.join(" ")
+            };
+            println!("  AUTH:        {auth}");
+            println!("  PIPELINING:  {}", yes(checked.offers.pipelining));
+            println!("  CHUNKING:    {}", yes(checked.offers.chunking));
+            let size = match checked.offers.size {
+                None => "not said".to_string(),
+                Some(0) => "no limit".to_string(),
+                Some(n) => format!("{} bytes", thousands(n)),
+            };
+            println!("  SIZE:        {size}");
+            println!("  login:       {}", login_text(&checked.login));
+        }
     }
 }

@@ -9,6 +9,7 @@
 
 mod imap_url;
 mod parse;
+mod relays;
 mod smtp_url;
 mod webhooks;
 
@@ -21,6 +22,7 @@ use chrono_tz::Tz;
 use lettre::message::Mailbox;
 
 pub use imap_url::{ImapTls, ImapUrl};
+pub use relays::{Relay, SMTP_RELAY};
 pub use smtp_url::{SmtpUrl, TlsMode};
 pub use webhooks::{P256_SPKI_PREFIX, Webhooks};
 
@@ -39,6 +41,9 @@ pub struct Config {
     pub serve: Serve,
     pub inbound: Inbound,
     pub webhooks: Webhooks,
+    /// Where mail goes: every `[[relay]]`, or `[smtp]` as the one relay
+    /// named `smtp`. Never empty.
+    pub relays: Vec<Relay>,
 }
 
 #[derive(Debug, Clone)]

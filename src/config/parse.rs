@@ -36,6 +36,7 @@ struct Raw {
     serve: RawServe,
     inbound: RawInbound,
     webhooks: super::webhooks::RawWebhooks,
+    relay: Vec<super::relays::RawRelay>,
 }
 
 #[derive(Deserialize, Default)]
@@ -459,6 +460,51 @@ impl Config {
             }
         };
 
+        let relays = if raw.relay.is_empty() {
+            vec![super::Relay {
+                name: super::relays::SMTP_RELAY.into(),
+                url: smtp_url.clone(),
+                timeout: Duration::from_secs(timeout_secs),
+                ca_file: raw.smtp.ca_file.clone().map(|p| resolve(Some(p), "")),
+                rate_per_second,
+                max_per_day: None,
+                max_per_connection: None,
+                concurrency,
+                priority: 1,
+                env: "DIGEST_SMTP".into(),
+            }]
+        } else {
+            if let Some(u) = &raw.smtp.url {
+                problems.push(problem(
+                    u.span().start,
+                    "`[smtp] url` and `[[relay]]` are both set: write the relay as one more \
+                     [[relay]] (with a name) and remove `url` from [smtp]"
+                        .into(),
+                ));
+            }
+            if let Some(r) = &raw.send.rate_per_second {
+                problems.push(problem(
+                    r.span().start,
+                    "`[send] rate_per_second` is the single [smtp] relay's rate; with \
+                     [[relay]], give each relay its own `rate_per_second`"
+                        .into(),
+                ));
+            }
+            let headers: Vec<usize> = text.match_indices("[[relay]]").map(|(at, _)| at).collect();
+            super::relays::read(
+                raw.relay,
+                &super::relays::Defaults {
+                    concurrency,
+                    timeout: Duration::from_secs(timeout_secs),
+                    ca_file: raw.smtp.ca_file.clone().map(|p| resolve(Some(p), "")),
+                },
+                &mut problems,
+                &problem,
+                &|i| headers.get(i).copied().unwrap_or(0),
+                &|p| resolve(Some(p), ""),
+            )
+        };
+
         let webhooks = super::webhooks::read(raw.webhooks, &mut problems, &problem, &|p| {
             resolve(Some(p), "")
         });
@@ -508,6 +554,7 @@ impl Config {
                 imap,
             },
             webhooks,
+            relays,
         })
     }
 }

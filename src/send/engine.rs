@@ -1,8 +1,16 @@
 //! The delivery engine: every message the program sends goes through
 //! [`deliver`], whatever the queue and the transport.
 //!
-//! **Workers.** `concurrency` workers each keep one connection open across
-//! messages. A worker records its last result in the same queue step that
+//! **Relays.** Each relay is a lane (see `lanes`) with its own
+//! `concurrency` workers, rate and daily budget; a relay that cannot be
+//! reached, refuses the login, or answers 421/454 or drops the connection
+//! on [`STRIKES_OUT`] messages in a row is out for the rest of the run,
+//! and its messages go to the others. The last relay standing is not put
+//! out for 421s or drops: it keeps retrying with backoff, as a single
+//! relay always has.
+//!
+//! **Workers.** Each worker keeps one connection open across messages
+//! (up to the relay's `max_per_connection`). A worker records its last result in the same queue step that
 //! claims its next job, so with the ledger as the queue a result is durable
 //! before the next message goes out (see `store::ledger`). On a connection
 //! that pipelines, a worker also hands over the job after the current one,
@@ -20,11 +28,12 @@
 //! are recorded, and a job waiting for a retry stays queued.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Mutex, mpsc};
+use tokio::sync::mpsc;
 
+use super::lanes::{Dispatch, Share};
 use super::pace::{Limiter, backoff};
 use super::queue::Queue;
 use crate::clock::Clock;
@@ -33,6 +42,10 @@ use crate::lease::LEASE_RENEW;
 use crate::mail::{MessageFactory, Recipient};
 use crate::timestamp::Timestamp;
 use crate::transport::{ConnectFailure, Connection, Outcome, Outgoing, Transport};
+
+/// A relay that answers 421/454 or drops the connection on this many
+/// messages in a row is out (while another relay can take its messages).
+pub const STRIKES_OUT: u32 = 3;
 
 /// How the engine paces and retries.
 #[derive(Debug, Clone)]
@@ -65,6 +78,45 @@ impl Settings {
     }
 }
 
+/// One relay as the engine drives it.
+pub struct Lane<T> {
+    pub transport: T,
+    pub priority: u32,
+    pub concurrency: u32,
+    pub rate_per_second: Option<f64>,
+    /// A fresh connection after this many messages.
+    pub max_per_connection: Option<u32>,
+    /// What it may still take: its `max_per_day` less what it took in the
+    /// last 24 hours.
+    pub budget: Option<Budget>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Budget {
+    pub left: u64,
+    pub max_per_day: u64,
+}
+
+impl<T: Transport> Lane<T> {
+    /// The only relay of a run, paced by `settings`.
+    pub fn only(transport: T, settings: &Settings) -> Vec<Lane<T>> {
+        vec![Lane {
+            transport,
+            priority: 1,
+            concurrency: settings.concurrency,
+            rate_per_second: settings.rate_per_second,
+            max_per_connection: None,
+            budget: None,
+        }]
+    }
+
+    fn name(&self) -> String {
+        self.transport
+            .relay()
+            .unwrap_or_else(|| self.transport.describe())
+    }
+}
+
 /// Why a run stopped before the queue was empty.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stopped {
@@ -83,6 +135,8 @@ pub struct Report {
     pub stopped: Option<Stopped>,
     /// Messages sent, by relay.
     pub relays: std::collections::BTreeMap<String, u64>,
+    /// The relays that went out, with why.
+    pub out: Vec<(String, String)>,
 }
 
 /// Progress callbacks: a bar on a terminal, log lines under cron.
@@ -152,19 +206,28 @@ impl Compose for Prepared {
     }
 }
 
+/// One relay while the run lasts.
+struct LaneRun<T: Transport> {
+    lane: Lane<T>,
+    limiter: Option<Limiter>,
+    /// The connection opened to check the relay, for its first worker.
+    spare: std::sync::Mutex<Option<T::Connection>>,
+    sent: AtomicU64,
+    /// Messages in a row answered 421/454 or cut off.
+    strikes: AtomicU32,
+}
+
 /// Shared between the workers.
 struct Run<Q, C, T: Transport> {
-    /// The connection opened to check the server, for the first worker.
-    spare: std::sync::Mutex<Option<T::Connection>>,
     queue: Q,
     compose: C,
-    transport: T,
+    lanes: Vec<LaneRun<T>>,
+    dispatch: Dispatch,
     settings: Settings,
     progress: Arc<dyn Progress>,
     clock: Clock,
     stop: AtomicBool,
     stopped: std::sync::Mutex<Option<Stopped>>,
-    limiter: Option<Limiter>,
     sent: AtomicU64,
     failed: AtomicU64,
     skipped: AtomicU64,
@@ -177,24 +240,54 @@ impl<Q, C, T: Transport> Run<Q, C, T> {
             *stopped = Some(why);
         }
         self.stop.store(true, Ordering::SeqCst);
+        drop(stopped);
+        self.dispatch.stop();
     }
 
     fn stopping(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
     }
+
+    /// Put `lane` out; when that leaves no relay, stop the run saying why
+    /// for each. `hard`: out even when it is the last relay standing.
+    fn put_out(&self, lane: usize, why: &str, hard: bool) -> bool {
+        if !self.dispatch.put_out(lane, why, !hard) {
+            return false;
+        }
+        if self.dispatch.all_out() {
+            self.stop(Stopped::Aborted(all_out(&self.dispatch.outs())));
+        }
+        true
+    }
 }
 
-/// Deliver every job of `queue`, built by `compose`, through `transport`.
+/// Why nothing more can be sent. One relay: its reason as it is.
+fn all_out(outs: &[(String, String)]) -> String {
+    match outs {
+        [(_, why)] => why.clone(),
+        _ => format!(
+            "every relay is out: {}",
+            outs.iter()
+                .map(|(name, why)| format!("{name}: {why}"))
+                .collect::<Vec<_>>()
+                .join("; ")
+        ),
+    }
+}
+
+/// Deliver every job of `queue`, built by `compose`, through `lanes`.
 ///
-/// The first connection is opened before the queue is started, so an
-/// unreachable server or refused credentials fail the call (a
-/// [`ConnectError`](crate::transport::ConnectError) in the chain) with
-/// nothing marked; that connection then serves the first worker. Returns
-/// the report and the queue (which holds the results of an in-memory list).
+/// Connections to the first priority's relays are opened before the queue
+/// is started (and to the next priority's when none of those answers), so
+/// when no relay can be reached or every login is refused the call fails
+/// (a [`ConnectError`](crate::transport::ConnectError) in the chain for a
+/// single relay) with nothing marked; those connections then serve the
+/// first workers. Returns the report and the queue (which holds the
+/// results of an in-memory list).
 pub async fn deliver<Q: Queue, C: Compose, T: Transport>(
     queue: Q,
     compose: C,
-    transport: T,
+    lanes: Vec<Lane<T>>,
     settings: Settings,
     control: Control,
 ) -> Result<(Report, Q), (anyhow::Error, Q)> {
@@ -204,23 +297,98 @@ pub async fn deliver<Q: Queue, C: Compose, T: Transport>(
         clock,
         stop: signal,
     } = control;
-    let first = match transport.connect().await {
-        Ok(conn) => conn,
-        Err(e) => return Err((e.into(), queue)),
-    };
+    let workers_total: u32 = lanes.iter().map(|l| l.concurrency).sum();
+    let (jobs_tx, jobs_rx) = mpsc::channel::<Job>(workers_total.max(1) as usize * 2);
+    let shares = lanes
+        .iter()
+        .map(|l| Share {
+            name: l.name(),
+            priority: l.priority,
+            rate_per_second: l.rate_per_second,
+            concurrency: l.concurrency,
+            budget: l.budget.map(|b| b.left),
+            max_per_day: l.budget.map(|b| b.max_per_day),
+        })
+        .collect();
+    let dispatch = Dispatch::new(shares, jobs_rx);
+    let lanes: Vec<LaneRun<T>> = lanes
+        .into_iter()
+        .map(|lane| LaneRun {
+            limiter: lane.rate_per_second.map(Limiter::new),
+            lane,
+            spare: std::sync::Mutex::new(None),
+            sent: AtomicU64::new(0),
+            strikes: AtomicU32::new(0),
+        })
+        .collect();
+
+    // The first priority that answers.
+    let mut first_error = None;
+    let mut priorities: Vec<u32> = lanes.iter().map(|l| l.lane.priority).collect();
+    priorities.sort_unstable();
+    priorities.dedup();
+    'priorities: for priority in priorities {
+        let mut any = false;
+        for (i, lane) in lanes.iter().enumerate() {
+            if lane.lane.priority != priority || lane.lane.budget.is_some_and(|b| b.left == 0) {
+                continue;
+            }
+            match lane.lane.transport.connect().await {
+                Ok(conn) => {
+                    *lane.spare.lock().unwrap_or_else(|e| e.into_inner()) = Some(conn);
+                    any = true;
+                }
+                Err(e) => {
+                    dispatch.put_out(i, &e.message, false);
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        if any {
+            break 'priorities;
+        }
+    }
+    // A relay whose budget is spent goes out on its first turn; one with
+    // a spent budget and no other is out from the start.
+    if lanes.iter().all(|l| {
+        l.spare.lock().unwrap_or_else(|e| e.into_inner()).is_none()
+    }) {
+        for (i, lane) in lanes.iter().enumerate() {
+            if let Some(b) = lane.lane.budget.filter(|b| b.left == 0) {
+                dispatch.put_out(
+                    i,
+                    &format!(
+                        "reached its max_per_day of {} messages in the last 24 hours",
+                        b.max_per_day
+                    ),
+                    false,
+                );
+            }
+        }
+        let outs = dispatch.outs();
+        let error = match (lanes.len(), first_error) {
+            (1, Some(e)) => anyhow::Error::from(e),
+            _ => anyhow::anyhow!("no relay can take the issue: {}", all_out(&outs)),
+        };
+        return Err((error, queue));
+    }
     match queue.start().await {
         Ok(queued) => progress.start(queued),
         Err(e) => {
-            first.close().await;
+            for lane in &lanes {
+                let spare = lane.spare.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some(conn) = spare {
+                    conn.close().await;
+                }
+            }
             return Err((e, queue));
         }
     }
     let run = Arc::new(Run {
-        spare: std::sync::Mutex::new(Some(first)),
         queue,
         compose,
-        transport,
-        limiter: settings.rate_per_second.map(Limiter::new),
+        lanes,
+        dispatch,
         settings,
         progress,
         clock,
@@ -265,7 +433,6 @@ pub async fn deliver<Q: Queue, C: Compose, T: Transport>(
     };
 
     // Producer: pages of jobs into a small channel.
-    let (jobs_tx, jobs_rx) = mpsc::channel::<Job>(run.settings.concurrency as usize * 2);
     let producer = {
         let run = run.clone();
         tokio::spawn(async move {
@@ -292,12 +459,12 @@ pub async fn deliver<Q: Queue, C: Compose, T: Transport>(
         })
     };
 
-    let jobs_rx = Arc::new(Mutex::new(jobs_rx));
     let mut workers = Vec::new();
-    for _ in 0..run.settings.concurrency {
-        let run = run.clone();
-        let jobs = jobs_rx.clone();
-        workers.push(tokio::spawn(async move { work(&run, &jobs).await }));
+    for (lane, l) in run.lanes.iter().enumerate() {
+        for _ in 0..l.lane.concurrency {
+            let run = run.clone();
+            workers.push(tokio::spawn(async move { work(&run, lane).await }));
+        }
     }
     for w in workers {
         let _ = w.await;
@@ -312,14 +479,19 @@ pub async fn deliver<Q: Queue, C: Compose, T: Transport>(
         // Every task holding the run was awaited above.
         unreachable!("the engine's tasks are all finished");
     };
-    let sent = run.sent.load(Ordering::SeqCst);
-    let relays = match run.transport.relay() {
-        Some(relay) if sent > 0 => std::collections::BTreeMap::from([(relay, sent)]),
-        _ => Default::default(),
-    };
+    let relays = run
+        .lanes
+        .iter()
+        .filter_map(|l| {
+            let sent = l.sent.load(Ordering::SeqCst);
+            let name = l.lane.transport.relay()?;
+            (sent > 0).then_some((name, sent))
+        })
+        .collect();
     let report = Report {
-        sent,
+        sent: run.sent.load(Ordering::SeqCst),
         relays,
+        out: run.dispatch.outs(),
         failed: run.failed.load(Ordering::SeqCst),
         skipped: run.skipped.load(Ordering::SeqCst),
         elapsed: started.elapsed(),
@@ -328,7 +500,7 @@ pub async fn deliver<Q: Queue, C: Compose, T: Transport>(
     Ok((report, run.queue))
 }
 
-/// A job taken from the channel and its message, built before its turn
+/// A job taken for a worker and its message, built before its turn
 /// when it is the one sent next.
 type Composed = (Job, Result<Outgoing, String>);
 
@@ -337,31 +509,60 @@ fn composed<C: Compose>(compose: &C, job: Job) -> Composed {
     (job, message)
 }
 
+/// One worker of one lane, with its connection.
+struct Worker<'r, Q, C, T: Transport> {
+    run: &'r Run<Q, C, T>,
+    lane: usize,
+    conn: Option<T::Connection>,
+    /// Messages sent on `conn`.
+    used: u32,
+}
+
+/// What became of a claimed job.
+enum Settled {
+    Recorded(Recorded),
+    /// The run stops first: the job stays queued.
+    Stopped,
+    /// Its relay went out: another relay sends it.
+    HandBack,
+}
+
 /// One worker: take a job, record the last result while claiming it, send.
 ///
-/// When another job is already waiting in the channel, the worker takes
-/// it too and hands it to the connection as the next message, which a
+/// When another job is already there for its relay, the worker takes it
+/// too and hands it to the connection as the next message, which a
 /// pipelining SMTP connection starts behind the current one's data. Its
 /// claim still comes first: if the claim is refused (an unsubscribe in
 /// the meantime), the connection forgets it before anything is sent.
-async fn work<Q: Queue, C: Compose, T: Transport>(
-    run: &Run<Q, C, T>,
-    jobs: &Mutex<mpsc::Receiver<Job>>,
-) {
-    let mut conn: Option<T::Connection> =
-        run.spare.lock().unwrap_or_else(|e| e.into_inner()).take();
+async fn work<Q: Queue, C: Compose, T: Transport>(run: &Run<Q, C, T>, lane: usize) {
+    let spare = run.lanes[lane]
+        .spare
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take();
+    let mut w = Worker {
+        run,
+        lane,
+        conn: spare,
+        used: 0,
+    };
+    let dispatch = &run.dispatch;
     let mut unrecorded: Option<Recorded> = None;
     let mut waiting: Option<Composed> = None;
     loop {
-        let job = if run.stopping() {
-            None
-        } else if let Some(next) = waiting.take() {
-            Some(next)
-        } else {
-            let job = jobs.lock().await.recv().await;
-            job.map(|j| composed(&run.compose, j))
+        let mut job = match waiting.take() {
+            Some(next) => Some(next),
+            None if run.stopping() => None,
+            None => dispatch
+                .take(lane)
+                .await
+                .map(|j| composed(&run.compose, j)),
+        };
+        if (run.stopping() || dispatch.is_out(lane))
+            && let Some((j, _)) = job.take()
+        {
+            dispatch.hand_back(lane, j);
         }
-        .filter(|_| !run.stopping());
         if job.is_none() && unrecorded.is_none() {
             break;
         }
@@ -373,6 +574,9 @@ async fn work<Q: Queue, C: Compose, T: Transport>(
                 run.stop(Stopped::Aborted(format!(
                     "recording a delivery failed: {e:#}"
                 )));
+                if let Some((j, _)) = job {
+                    dispatch.hand_back(lane, j);
+                }
                 break;
             }
         };
@@ -382,154 +586,227 @@ async fn work<Q: Queue, C: Compose, T: Transport>(
         let Some((job, message)) = job else { continue };
         if !claimed {
             run.skipped.fetch_add(1, Ordering::Relaxed);
-            if let Some(c) = conn.as_mut() {
+            dispatch.settle(lane, false);
+            if let Some(c) = w.conn.as_mut() {
                 c.disarm().await;
             }
             continue;
         }
-        waiting = match jobs.try_lock() {
-            Ok(mut rx)
-                if conn
-                    .as_ref()
-                    .is_some_and(|c| c.looks_ahead() && !c.broken()) =>
-            {
-                rx.try_recv().ok().map(|j| composed(&run.compose, j))
-            }
-            _ => None,
+        let room = run.lanes[lane]
+            .lane
+            .max_per_connection
+            .is_none_or(|max| w.used + 1 < max);
+        waiting = if room
+            && w.conn
+                .as_ref()
+                .is_some_and(|c| c.looks_ahead() && !c.broken())
+        {
+            dispatch
+                .try_take(lane)
+                .map(|j| composed(&run.compose, j))
+        } else {
+            None
         };
         let next = waiting.as_ref().and_then(|(_, m)| m.as_ref().ok());
-        unrecorded = deliver_one(run, &mut conn, &job, message, next).await;
+        match w.deliver_one(&job, message, next).await {
+            Settled::Recorded(recorded) => {
+                let sent = matches!(recorded.outcome, Delivered::Sent { .. });
+                dispatch.settle(lane, sent);
+                unrecorded = Some(recorded);
+            }
+            Settled::Stopped | Settled::HandBack => {
+                dispatch.hand_back(lane, job);
+                if let Some((j, _)) = waiting.take() {
+                    dispatch.hand_back(lane, j);
+                }
+                if let Some(c) = w.conn.as_mut() {
+                    c.disarm().await;
+                }
+            }
+        }
     }
-    if let Some(c) = conn {
+    if let Some(c) = w.conn {
         c.close().await;
     }
 }
 
-/// One try on the worker's connection, opening one when there is none or
-/// the last one broke.
-async fn attempt<Q, C, T: Transport>(
-    run: &Run<Q, C, T>,
-    conn: &mut Option<T::Connection>,
-    message: &Outgoing,
-    next: Option<&Outgoing>,
-) -> Attempt {
-    if conn.as_ref().is_none_or(|c| c.broken()) {
-        *conn = None;
-        match run.transport.connect().await {
-            Ok(fresh) => *conn = Some(fresh),
-            Err(e) if e.kind == ConnectFailure::Auth => return Attempt::Fatal(e.message),
-            Err(e) => return Attempt::Outcome(Outcome::Lost(e.message)),
-        }
-    }
-    let Some(c) = conn.as_mut() else {
-        return Attempt::Outcome(Outcome::Lost("no connection".into()));
-    };
-    let outcome = c.send_then(message, next).await;
-    if matches!(outcome, Outcome::Lost(_)) || c.broken() {
-        *conn = None;
-    }
-    Attempt::Outcome(outcome)
-}
-
+/// How one try went.
 enum Attempt {
     Outcome(Outcome),
-    /// The run cannot go on (refused credentials).
-    Fatal(String),
+    /// No connection could be opened.
+    Unreachable(String),
+    /// The relay refused the credentials.
+    Refused(String),
 }
 
-/// Build and send one claimed job, retrying transient failures. `None`
-/// when the run stops before the job is settled: it stays queued.
-/// `next`: the job that follows on this connection, if it is known yet.
-async fn deliver_one<Q, C: Compose, T: Transport>(
-    run: &Run<Q, C, T>,
-    conn: &mut Option<T::Connection>,
-    job: &Job,
-    message: Result<Outgoing, String>,
-    next: Option<&Outgoing>,
-) -> Option<Recorded> {
-    let (attempts, outcome) = match message {
-        Ok(message) => {
-            let mut attempts = 0;
-            loop {
-                attempts += 1;
-                if let Some(limiter) = &run.limiter {
-                    limiter.wait().await;
+impl<Q, C: Compose, T: Transport> Worker<'_, Q, C, T> {
+    fn lane(&self) -> &LaneRun<T> {
+        &self.run.lanes[self.lane]
+    }
+
+    /// One try on the worker's connection, opening one when there is none,
+    /// the last one broke, or it has carried `max_per_connection`.
+    async fn attempt(&mut self, message: &Outgoing, next: Option<&Outgoing>) -> Attempt {
+        let full = self
+            .lane()
+            .lane
+            .max_per_connection
+            .is_some_and(|max| self.used >= max);
+        if (full || self.conn.as_ref().is_some_and(|c| c.broken()))
+            && let Some(old) = self.conn.take()
+        {
+            old.close().await;
+        }
+        if self.conn.is_none() {
+            match self.lane().lane.transport.connect().await {
+                Ok(fresh) => {
+                    self.conn = Some(fresh);
+                    self.used = 0;
                 }
-                // A retry goes first: the next message, if it was
-                // started, is forgotten.
-                let ahead = if attempts == 1 { next } else { None };
-                if attempts > 1
-                    && let Some(c) = conn.as_mut()
-                {
-                    c.disarm().await;
-                }
-                let error = match attempt(run, conn, &message, ahead).await {
-                    Attempt::Fatal(why) => {
-                        run.stop(Stopped::Aborted(why));
-                        return None;
+                Err(e) if e.kind == ConnectFailure::Auth => return Attempt::Refused(e.message),
+                Err(e) => return Attempt::Unreachable(e.message),
+            }
+        }
+        let Some(c) = self.conn.as_mut() else {
+            return Attempt::Unreachable("no connection".into());
+        };
+        let outcome = c.send_then(message, next).await;
+        self.used += 1;
+        if matches!(outcome, Outcome::Lost(_)) || c.broken() {
+            self.conn = None;
+        }
+        Attempt::Outcome(outcome)
+    }
+
+    /// A strike against the relay; true when that puts it out.
+    fn strike(&self, why: &str) -> bool {
+        let lane = self.lane();
+        let strikes = lane.strikes.fetch_add(1, Ordering::SeqCst) + 1;
+        strikes >= STRIKES_OUT
+            && self.run.put_out(
+                self.lane,
+                &format!("answered 421/454 or dropped the connection on {strikes} messages in a row (last: {why})"),
+                false,
+            )
+    }
+
+    /// Build and send one claimed job, retrying transient failures.
+    /// `next`: the job that follows on this connection, if it is known yet.
+    async fn deliver_one(
+        &mut self,
+        job: &Job,
+        message: Result<Outgoing, String>,
+        next: Option<&Outgoing>,
+    ) -> Settled {
+        let run = self.run;
+        let (attempts, outcome) = match message {
+            Ok(message) => {
+                let mut attempts = 0;
+                loop {
+                    if run.dispatch.is_out(self.lane) {
+                        return Settled::HandBack;
                     }
-                    Attempt::Outcome(Outcome::Accepted(reply)) => {
-                        break (
-                            attempts,
-                            Delivered::Sent {
-                                at: Timestamp::from(run.clock.now()),
-                                reply,
-                                relay: run.transport.relay(),
-                            },
-                        );
+                    attempts += 1;
+                    if let Some(limiter) = &self.lane().limiter {
+                        limiter.wait().await;
                     }
-                    Attempt::Outcome(Outcome::Permanent(error)) => {
+                    // A retry goes first: the next message, if it was
+                    // started, is forgotten.
+                    let ahead = if attempts == 1 { next } else { None };
+                    if attempts > 1
+                        && let Some(c) = self.conn.as_mut()
+                    {
+                        c.disarm().await;
+                    }
+                    let error = match self.attempt(&message, ahead).await {
+                        Attempt::Refused(why) => {
+                            self.run.put_out(self.lane, &why, true);
+                            return Settled::HandBack;
+                        }
+                        Attempt::Unreachable(why) => {
+                            if self.run.put_out(self.lane, &why, false) {
+                                return Settled::HandBack;
+                            }
+                            why
+                        }
+                        Attempt::Outcome(Outcome::Accepted(reply)) => {
+                            self.lane().strikes.store(0, Ordering::SeqCst);
+                            break (
+                                attempts,
+                                Delivered::Sent {
+                                    at: Timestamp::from(run.clock.now()),
+                                    reply,
+                                    relay: self.lane().lane.transport.relay(),
+                                },
+                            );
+                        }
+                        Attempt::Outcome(Outcome::Permanent(error)) => {
+                            self.lane().strikes.store(0, Ordering::SeqCst);
+                            break (
+                                attempts,
+                                Delivered::Failed {
+                                    error,
+                                    permanent: true,
+                                },
+                            );
+                        }
+                        Attempt::Outcome(Outcome::Transient(e)) => {
+                            self.lane().strikes.store(0, Ordering::SeqCst);
+                            e
+                        }
+                        Attempt::Outcome(Outcome::Unavailable(e) | Outcome::Lost(e)) => {
+                            if self.strike(&e) {
+                                return Settled::HandBack;
+                            }
+                            e
+                        }
+                    };
+                    if attempts >= run.settings.max_attempts {
                         break (
                             attempts,
                             Delivered::Failed {
                                 error,
-                                permanent: true,
+                                permanent: false,
                             },
                         );
                     }
-                    Attempt::Outcome(Outcome::Transient(e) | Outcome::Lost(e)) => e,
-                };
-                if attempts >= run.settings.max_attempts {
-                    break (
-                        attempts,
-                        Delivered::Failed {
-                            error,
-                            permanent: false,
-                        },
-                    );
-                }
-                tracing::debug!(email = %job.email, attempts, %error, "transient failure, retrying");
-                let deadline = Instant::now() + backoff(run.settings.retry_base, attempts);
-                while Instant::now() < deadline {
-                    if run.stopping() {
-                        // Not delivered: leave the job queued for the next run.
-                        return None;
+                    tracing::debug!(email = %job.email, attempts, %error, "transient failure, retrying");
+                    let deadline = Instant::now() + backoff(run.settings.retry_base, attempts);
+                    while Instant::now() < deadline {
+                        if run.stopping() {
+                            // Not delivered: leave the job queued for the next run.
+                            return Settled::Stopped;
+                        }
+                        if run.dispatch.is_out(self.lane) {
+                            return Settled::HandBack;
+                        }
+                        tokio::time::sleep(
+                            Duration::from_millis(50)
+                                .min(deadline.saturating_duration_since(Instant::now())),
+                        )
+                        .await;
                     }
-                    tokio::time::sleep(
-                        Duration::from_millis(50)
-                            .min(deadline.saturating_duration_since(Instant::now())),
-                    )
-                    .await;
                 }
             }
+            Err(error) => (
+                0,
+                Delivered::Failed {
+                    error,
+                    permanent: true,
+                },
+            ),
+        };
+        if let Delivered::Failed { error, .. } = &outcome {
+            run.failed.fetch_add(1, Ordering::Relaxed);
+            run.progress.failed(&job.email, error);
+        } else {
+            run.sent.fetch_add(1, Ordering::Relaxed);
+            self.lane().sent.fetch_add(1, Ordering::Relaxed);
         }
-        Err(error) => (
-            0,
-            Delivered::Failed {
-                error,
-                permanent: true,
-            },
-        ),
-    };
-    if let Delivered::Failed { error, .. } = &outcome {
-        run.failed.fetch_add(1, Ordering::Relaxed);
-        run.progress.failed(&job.email, error);
-    } else {
-        run.sent.fetch_add(1, Ordering::Relaxed);
+        Settled::Recorded(Recorded {
+            id: job.id,
+            attempts,
+            outcome,
+        })
     }
-    Some(Recorded {
-        id: job.id,
-        attempts,
-        outcome,
-    })
 }

@@ -7,6 +7,7 @@
 //! this machine is taken over at once; elsewhere its lease expires.
 
 pub mod engine;
+mod lanes;
 pub mod pace;
 pub mod queue;
 
@@ -17,7 +18,8 @@ use std::time::Duration;
 use lettre::Message;
 
 pub use engine::{
-    Compose, Control, Prepared, Progress, Quiet, Report, Settings, StopFlag, Stopped, deliver,
+    Budget, Compose, Control, Lane, Prepared, Progress, Quiet, Report, STRIKES_OUT, Settings,
+    StopFlag, Stopped, deliver,
 };
 use queue::{LedgerQueue, ListQueue, ReadOnlyQueue};
 
@@ -29,6 +31,7 @@ use crate::mail::MessageFactory;
 use crate::store::{Ledger, Store};
 use crate::token::Token;
 use crate::transport::outbox::{Outbox, Tally};
+use crate::transport::smtp::Smtp;
 use crate::transport::{Outgoing, Transport};
 use crate::week::IssueWeek;
 
@@ -47,7 +50,7 @@ pub async fn send_issue<C: Compose, T: Transport>(
     store: Store,
     week: IssueWeek,
     factory: C,
-    transport: T,
+    lanes: Vec<Lane<T>>,
     settings: Settings,
     bounce_after: u32,
     control: Control,
@@ -66,7 +69,7 @@ pub async fn send_issue<C: Compose, T: Transport>(
     };
     // The engine checks the server before it starts the queue: an
     // unreachable server or refused credentials leave the issue unstarted.
-    let (run, queue) = match deliver(queue, factory, transport, settings, control).await {
+    let (run, queue) = match deliver(queue, factory, lanes, settings, control).await {
         Ok(done) => done,
         Err((error, queue)) => {
             queue.ledger.release(queue.holder.to_string()).await?;
@@ -157,10 +160,11 @@ pub async fn dry_run(
         max_attempts: 1,
         retry_base: Duration::ZERO,
     };
+    let lanes = Lane::only(outbox, &settings);
     let (report, _) = deliver(
         ReadOnlyQueue::new(store, frozen),
         factory,
-        outbox,
+        lanes,
         settings,
         Control::quiet(clock),
     )
@@ -189,7 +193,7 @@ pub async fn test_send<C: Compose, T: Transport>(
     addresses: &[String],
     role: Option<crate::role::Role>,
     factory: C,
-    transport: T,
+    lanes: Vec<Lane<T>>,
     settings: Settings,
     clock: Clock,
 ) -> anyhow::Result<Vec<TestResult>> {
@@ -205,7 +209,7 @@ pub async fn test_send<C: Compose, T: Transport>(
             token: preview.clone(),
         })
         .collect();
-    let results = send_list(jobs, factory, transport, settings, clock).await?;
+    let results = send_list(jobs, factory, lanes, settings, clock).await?;
     Ok(results
         .into_iter()
         .map(|(job, answer)| TestResult {
@@ -219,7 +223,7 @@ pub async fn test_send<C: Compose, T: Transport>(
 /// its retries; the server's reply, or why it was not accepted.
 pub async fn send_one<T: Transport>(
     message: &Message,
-    transport: T,
+    lanes: Vec<Lane<T>>,
     settings: Settings,
     clock: Clock,
 ) -> anyhow::Result<String> {
@@ -231,29 +235,29 @@ pub async fn send_one<T: Transport>(
         role: None,
         token: Token::from_stored(String::new()),
     };
-    let mut results = send_list(vec![job], Prepared(outgoing), transport, settings, clock).await?;
+    let mut results = send_list(vec![job], Prepared(outgoing), lanes, settings, clock).await?;
     match results.pop() {
         Some((_, answer)) => answer.map_err(anyhow::Error::msg),
         None => anyhow::bail!("the message was not sent"),
     }
 }
 
-/// A short list, one message at a time, each with the server's answer.
+/// A short list, one message at a time per relay, each with the
+/// server's answer.
 async fn send_list<C: Compose, T: Transport>(
     jobs: Vec<Job>,
     compose: C,
-    transport: T,
+    mut lanes: Vec<Lane<T>>,
     settings: Settings,
     clock: Clock,
 ) -> anyhow::Result<Vec<(Job, Result<String, String>)>> {
-    let settings = Settings {
-        concurrency: 1,
-        ..settings
-    };
+    for lane in &mut lanes {
+        lane.concurrency = 1;
+    }
     let (_, queue) = deliver(
         ListQueue::new(jobs),
         compose,
-        transport,
+        lanes,
         settings,
         Control::quiet(clock),
     )
@@ -264,6 +268,32 @@ async fn send_list<C: Compose, T: Transport>(
         .into_iter()
         .map(|(job, recorded)| (job, answer(recorded)))
         .collect())
+}
+
+/// The configured relays as the engine drives them. `sent`: what each
+/// relay took in the last 24 hours, by name, which its `max_per_day` is
+/// counted against (empty for a mail that is not counted).
+pub fn smtp_lanes(
+    config: &crate::config::Config,
+    sent: &std::collections::BTreeMap<String, u64>,
+) -> anyhow::Result<Vec<Lane<Smtp>>> {
+    config
+        .relays
+        .iter()
+        .map(|relay| {
+            Ok(Lane {
+                transport: Smtp::new(relay)?,
+                priority: relay.priority,
+                concurrency: relay.concurrency,
+                rate_per_second: relay.rate_per_second,
+                max_per_connection: relay.max_per_connection,
+                budget: relay.max_per_day.map(|max| Budget {
+                    left: max.saturating_sub(sent.get(&relay.name).copied().unwrap_or(0)),
+                    max_per_day: max,
+                }),
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

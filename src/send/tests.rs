@@ -73,7 +73,7 @@ fn run_list(capture: &Capture, n: usize, signal: StopFlag) -> anyhow::Result<(Re
         deliver(
             ListQueue::new(jobs(n)),
             Plain,
-            capture.clone(),
+            Lane::only(capture.clone(), &settings()),
             settings(),
             Control {
                 progress: Arc::new(Quiet),
@@ -255,7 +255,13 @@ fn refused_credentials_in_the_middle_stop_the_run_and_leave_the_job_unsettled() 
         .block_on(deliver(
             ListQueue::new(jobs(4)),
             Plain,
-            capture.clone(),
+            Lane::only(
+                capture.clone(),
+                &Settings {
+                    concurrency: 1,
+                    ..settings()
+                },
+            ),
             Settings {
                 concurrency: 1,
                 ..settings()
@@ -296,8 +302,8 @@ fn a_stop_signal_finishes_the_message_in_flight_and_takes_no_new_job() {
         .block_on(deliver(
             ListQueue::new(jobs(1000)),
             Plain,
-            capture.clone(),
-            settings1,
+            Lane::only(capture.clone(), &settings1),
+            settings1.clone(),
             Control {
                 progress: Arc::new(Quiet),
                 clock: clock(),
@@ -350,7 +356,7 @@ fn send_with_ledger(
         store,
         WEEK.parse().unwrap(),
         Plain,
-        capture.clone(),
+        Lane::only(capture.clone(), &settings()),
         settings(),
         1,
         Control {
@@ -457,7 +463,7 @@ fn a_test_send_reports_each_address_and_never_needs_a_database() {
             &["a@example.org".into(), "b@example.org".into()],
             None,
             Plain,
-            capture.clone(),
+            Lane::only(capture.clone(), &settings()),
             settings(),
             clock(),
         ))

@@ -86,6 +86,20 @@ impl Store {
         })
     }
 
+    /// Deliveries each relay took since `since`, whatever the issue: what
+    /// its `max_per_day` is counted against.
+    pub fn sent_by_relay_since(
+        &self,
+        since: Timestamp,
+    ) -> anyhow::Result<std::collections::BTreeMap<String, u64>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT relay, count(*) FROM deliveries
+             WHERE relay IS NOT NULL AND sent_at > ?1 AND status = 'sent' GROUP BY relay",
+        )?;
+        let rows = stmt.query_map([since], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     pub fn counts(&self, week: IssueWeek) -> anyhow::Result<Counts> {
         counts(&self.conn, &week.to_string())
     }

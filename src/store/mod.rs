@@ -42,6 +42,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/004-hearing-back.sql")),
     M::up(include_str!("migrations/005-webhooks.sql")),
     M::up(include_str!("migrations/006-relays.sql")),
+    M::up(include_str!("migrations/007-relay-day.sql")),
 ];
 
 /// How long a write waits for another writer before giving up.

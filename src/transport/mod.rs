@@ -57,6 +57,9 @@ pub enum Outcome {
     Accepted(String),
     /// Refused for now (4xx): try again later.
     Transient(String),
+    /// The relay refuses service for now (421, 454): try again, on
+    /// another relay if there is one; several in a row put the relay out.
+    Unavailable(String),
     /// Refused for good (5xx): do not try again.
     Permanent(String),
     /// The connection broke before an answer: the message is not known to

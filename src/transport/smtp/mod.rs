@@ -17,7 +17,7 @@ mod session;
 pub use session::{Offers, SmtpConnection};
 
 use super::{ConnectError, ConnectFailure, Transport};
-use crate::config::{Config, TlsMode};
+use crate::config::{Config, Relay, SMTP_RELAY, TlsMode};
 use crate::error::InputError;
 use crate::secret::Secret;
 
@@ -37,6 +37,8 @@ impl std::fmt::Display for Endpoint {
 /// Everything about the SMTP server, from `[smtp]` and the environment.
 #[derive(Clone)]
 pub struct Smtp {
+    /// The relay's name, recorded with each delivery it takes.
+    pub name: String,
     pub endpoint: Endpoint,
     mode: TlsMode,
     tls: Option<TlsParameters>,
@@ -48,6 +50,7 @@ pub struct Smtp {
 impl std::fmt::Debug for Smtp {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Smtp")
+            .field("name", &self.name)
             .field("endpoint", &self.endpoint)
             .field("mode", &self.mode)
             .field("user", &self.user)
@@ -58,20 +61,43 @@ impl std::fmt::Debug for Smtp {
 }
 
 impl Smtp {
+    /// Every configured relay, in the order of the config file.
+    pub fn relays(config: &Config) -> anyhow::Result<Vec<Smtp>> {
+        config.relays.iter().map(Smtp::new).collect()
+    }
+
+    /// The relay a single mail goes through (a confirmation): the first of
+    /// the first priority.
     pub fn from_config(config: &Config) -> anyhow::Result<Smtp> {
-        let url = &config.smtp.url;
+        let first = config
+            .relays
+            .iter()
+            .min_by_key(|r| r.priority)
+            .context("no relay is configured")?;
+        Smtp::new(first)
+    }
+
+    /// One relay, with its credentials from `<env>_USERNAME` (unless the
+    /// URL names the user), `<env>_PASSWORD` or `<env>_PASSWORD_FILE`.
+    pub fn new(relay: &Relay) -> anyhow::Result<Smtp> {
+        let url = &relay.url;
         let host = url.host.clone();
         let mode = url.tls;
+        let section = if relay.name == SMTP_RELAY && relay.env == "DIGEST_SMTP" {
+            "[smtp]".to_string()
+        } else {
+            format!("[[relay]] \"{}\"", relay.name)
+        };
         let tls = if mode == TlsMode::None {
             None
         } else {
             let mut params = TlsParameters::builder(host.clone());
-            if let Some(ca) = &config.smtp.ca_file {
+            if let Some(ca) = &relay.ca_file {
                 let pem = std::fs::read(ca)
-                    .with_context(|| format!("cannot read [smtp] ca_file {}", ca.display()))?;
+                    .with_context(|| format!("cannot read {section} ca_file {}", ca.display()))?;
                 let cert = Certificate::from_pem(&pem).map_err(|e| {
                     InputError(format!(
-                        "[smtp] ca_file {} is not a PEM certificate: {e}",
+                        "{section} ca_file {} is not a PEM certificate: {e}",
                         ca.display()
                     ))
                 })?;
@@ -79,20 +105,22 @@ impl Smtp {
             }
             Some(params.build_rustls().context("setting up TLS failed")?)
         };
+        let env = &relay.env;
         let user = url.user.clone().or_else(|| {
-            std::env::var("DIGEST_SMTP_USERNAME")
+            std::env::var(format!("{env}_USERNAME"))
                 .ok()
                 .filter(|u| !u.is_empty())
         });
         let password = match &user {
-            Some(user) => Some(crate::secret::from_env("DIGEST_SMTP_PASSWORD")?.ok_or_else(|| {
+            Some(user) => Some(crate::secret::from_env(&format!("{env}_PASSWORD"))?.ok_or_else(|| {
                 InputError(format!(
-                    "an SMTP user name is set ({user}) but no password: set DIGEST_SMTP_PASSWORD or DIGEST_SMTP_PASSWORD_FILE"
+                    "{section}: a user name is set ({user}) but no password: set {env}_PASSWORD or {env}_PASSWORD_FILE"
                 ))
             })?),
             None => None,
         };
         Ok(Smtp {
+            name: relay.name.clone(),
             endpoint: Endpoint {
                 host,
                 port: url.port,
@@ -101,7 +129,7 @@ impl Smtp {
             tls,
             user,
             password,
-            timeout: config.smtp.timeout,
+            timeout: relay.timeout,
         })
     }
 
@@ -168,6 +196,7 @@ impl Smtp {
     /// say QUIT. Sends nothing.
     pub async fn check(&self) -> Checked {
         let mut checked = Checked {
+            name: self.name.clone(),
             relay: self.endpoint.to_string(),
             reached: false,
             starttls_offered: false,
@@ -211,6 +240,18 @@ impl Smtp {
     }
 }
 
+impl Smtp {
+    /// How messages name it: `the SMTP server host:port`, with the
+    /// relay's name when it has its own.
+    fn server(&self) -> String {
+        if self.name == SMTP_RELAY {
+            format!("the SMTP server {}", self.endpoint)
+        } else {
+            format!("the SMTP server {} (relay {})", self.endpoint, self.name)
+        }
+    }
+}
+
 /// A connection greeted and asked what it offers.
 struct Greeted {
     conn: AsyncSmtpConnection,
@@ -221,6 +262,8 @@ struct Greeted {
 /// What `send --check-relays` found out about one relay.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Checked {
+    /// The relay's name (`smtp` for the [smtp] section).
+    pub name: String,
     /// `host:port`.
     pub relay: String,
     pub reached: bool,
@@ -265,15 +308,14 @@ impl Transport for Smtp {
     type Connection = SmtpConnection;
 
     fn relay(&self) -> Option<String> {
-        Some("smtp".into())
+        Some(self.name.clone())
     }
 
     fn describe(&self) -> String {
-        format!("the SMTP server {}", self.endpoint)
+        self.server()
     }
 
     async fn connect(&self) -> Result<SmtpConnection, ConnectError> {
-        let endpoint = &self.endpoint;
         let error = match tokio::time::timeout(self.timeout, self.open()).await {
             Ok(Ok((conn, offers))) => {
                 return Ok(SmtpConnection::new(conn, offers, self.timeout));
@@ -284,11 +326,11 @@ impl Transport for Smtp {
         Err(match error.failure() {
             Failure::Auth => ConnectError {
                 kind: ConnectFailure::Auth,
-                message: format!("the SMTP server {endpoint} refused the credentials: {error}"),
+                message: format!("{} refused the credentials: {error}", self.server()),
             },
             _ => ConnectError {
                 kind: ConnectFailure::Unreachable,
-                message: format!("cannot reach the SMTP server {endpoint}: {error}"),
+                message: format!("cannot reach {}: {error}", self.server()),
             },
         })
     }
@@ -312,6 +354,17 @@ impl From<lettre::transport::smtp::Error> for SmtpError {
 }
 
 impl SmtpError {
+    /// 421 (closing the channel) or 454 (TLS or AUTH unavailable): the
+    /// relay, not the message, is in trouble.
+    pub fn unavailable(&self) -> bool {
+        match self {
+            SmtpError::Smtp(e) => {
+                matches!(e.status().map(|c| c.to_string()).as_deref(), Some("421" | "454"))
+            }
+            SmtpError::Connect(_) | SmtpError::Timeout => false,
+        }
+    }
+
     pub fn failure(&self) -> Failure {
         match self {
             SmtpError::Smtp(e) => classify(e),

@@ -415,6 +415,7 @@ impl Connection for SmtpConnection {
                 let text = error.to_string();
                 match error.failure() {
                     Failure::Permanent => Outcome::Permanent(text),
+                    _ if error.unavailable() => Outcome::Unavailable(text),
                     _ if self.conn.has_broken() => Outcome::Lost(text),
                     _ => Outcome::Transient(text),
                 }

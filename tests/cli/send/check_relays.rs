@@ -26,7 +26,7 @@ fn the_check_reports_pipelining_and_chunking_and_sends_and_writes_nothing() {
     let r = run(&site, &["send", "--check-relays"]);
     assert_eq!(r.code, 0, "{r:#?}");
     for line in [
-        format!("{}\n", server.addr),
+        format!("smtp ({})\n", server.addr),
         "  reached:     yes\n".into(),
         "  STARTTLS:    not offered (the connection is NOT encrypted)\n".into(),
         "  PIPELINING:  yes\n".into(),
@@ -107,7 +107,7 @@ fn an_unreachable_relay_fails_the_check_naming_it() {
     assert_eq!(r.code, 1, "{r:#?}");
     assert!(
         r.stdout
-            .contains(&format!("127.0.0.1:{port}\n  reached:     no: ")),
+            .contains(&format!("smtp (127.0.0.1:{port})\n  reached:     no: ")),
         "{}",
         r.stdout
     );
