@@ -57,7 +57,10 @@ pub struct Relay {
 impl Relay {
     /// `DIGEST_RELAY_<NAME>`: upper-cased, `-` written `_`.
     pub fn env_prefix(name: &str) -> String {
-        format!("DIGEST_RELAY_{}", name.to_ascii_uppercase().replace('-', "_"))
+        format!(
+            "DIGEST_RELAY_{}",
+            name.to_ascii_uppercase().replace('-', "_")
+        )
     }
 }
 
@@ -158,7 +161,8 @@ pub(super) fn read(
         .map(|n| n as u32);
         let concurrency = whole("concurrency", &r.concurrency, 1000, " connections")
             .map_or(defaults.concurrency, |n| n as u32);
-        let priority = whole("priority", &r.priority, 1000, "; lower goes first").unwrap_or(1) as u32;
+        let priority =
+            whole("priority", &r.priority, 1000, "; lower goes first").unwrap_or(1) as u32;
         let timeout = whole("timeout_secs", &r.timeout_secs, 3600, " seconds")
             .map_or(defaults.timeout, Duration::from_secs);
         let rate_per_second = r.rate_per_second.as_ref().and_then(|v| {
@@ -271,15 +275,31 @@ priority = 2
 
     #[test]
     fn bad_relays_are_named_with_the_key_and_the_fix() {
-        let relay = |body: &str| format!("[[relay]]\nname = \"ses\"\nurl = \"smtp://a.example\"\n{body}\n");
+        let relay =
+            |body: &str| format!("[[relay]]\nname = \"ses\"\nurl = \"smtp://a.example\"\n{body}\n");
         let cases = [
-            (relay("rate_per_second = 0"), "[[relay]] \"ses\": `rate_per_second` = 0"),
-            (relay("rate_per_second = -3"), "[[relay]] \"ses\": `rate_per_second` = -3"),
-            (relay("max_per_day = -5"), "[[relay]] \"ses\": `max_per_day` = -5"),
-            (relay("max_per_day = 0"), "[[relay]] \"ses\": `max_per_day` = 0"),
+            (
+                relay("rate_per_second = 0"),
+                "[[relay]] \"ses\": `rate_per_second` = 0",
+            ),
+            (
+                relay("rate_per_second = -3"),
+                "[[relay]] \"ses\": `rate_per_second` = -3",
+            ),
+            (
+                relay("max_per_day = -5"),
+                "[[relay]] \"ses\": `max_per_day` = -5",
+            ),
+            (
+                relay("max_per_day = 0"),
+                "[[relay]] \"ses\": `max_per_day` = 0",
+            ),
             (relay("max_per_connection = 0"), "`max_per_connection` = 0"),
             (relay("concurrency = 0"), "`concurrency` = 0"),
-            (relay("rate = 4"), "unknown key `rate` in [[relay]] \"ses\"; did you mean `rate_per_second`?"),
+            (
+                relay("rate = 4"),
+                "unknown key `rate` in [[relay]] \"ses\"; did you mean `rate_per_second`?",
+            ),
             (
                 format!("{}{}", relay(""), relay("")),
                 "the name is used by an earlier [[relay]]",

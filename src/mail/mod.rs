@@ -282,7 +282,7 @@ impl MessageFactory {
             .email
             .parse()
             .with_context(|| format!("stored address {} is not valid", r.email))?;
-        let to = Mailbox::new(r.name.map(str::to_string), address);
+        let to = Mailbox::new(r.name.map(display_name), address);
         let variant = self
             .variants
             .get(&r.role)
@@ -384,7 +384,7 @@ pub fn confirmation(
     let domain = newsletter.from.email.domain().to_ascii_lowercase();
     let mut builder = Message::builder()
         .from(newsletter.from.clone())
-        .to(Mailbox::new(to_name.map(str::to_string), address))
+        .to(Mailbox::new(to_name.map(display_name), address))
         .subject(format!("Confirm your subscription to {}", newsletter.name))
         .message_id(Some(format!(
             "<confirm.{}@{domain}>",
@@ -400,6 +400,15 @@ pub fn confirmation(
         message.sign(dkim);
     }
     Ok(message)
+}
+
+/// A name as a `To:` display name: a control character (a line break
+/// from a database edited by hand) becomes a space, so it can neither
+/// break the header nor stop the message from being built.
+fn display_name(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
 }
 
 #[cfg(test)]

@@ -350,9 +350,10 @@ pub async fn deliver<Q: Queue, C: Compose, T: Transport>(
     }
     // A relay whose budget is spent goes out on its first turn; one with
     // a spent budget and no other is out from the start.
-    if lanes.iter().all(|l| {
-        l.spare.lock().unwrap_or_else(|e| e.into_inner()).is_none()
-    }) {
+    if lanes
+        .iter()
+        .all(|l| l.spare.lock().unwrap_or_else(|e| e.into_inner()).is_none())
+    {
         for (i, lane) in lanes.iter().enumerate() {
             if let Some(b) = lane.lane.budget.filter(|b| b.left == 0) {
                 dispatch.put_out(
@@ -432,27 +433,28 @@ pub async fn deliver<Q: Queue, C: Compose, T: Transport>(
         })
     };
 
-    // Producer: pages of jobs into a small channel.
+    // Producer: pages of jobs into a small channel; true when every job
+    // went in.
     let producer = {
         let run = run.clone();
         tokio::spawn(async move {
             let mut after = i64::MIN;
             loop {
                 if run.stopping() {
-                    break;
+                    return false;
                 }
                 let page = match run.queue.page(after).await {
                     Ok(page) => page,
                     Err(e) => {
                         run.stop(Stopped::Aborted(format!("{e:#}")));
-                        break;
+                        return false;
                     }
                 };
-                let Some(last) = page.last() else { break };
+                let Some(last) = page.last() else { return true };
                 after = last.id;
                 for job in page {
                     if run.stopping() || jobs_tx.send(job).await.is_err() {
-                        return;
+                        return false;
                     }
                 }
             }
@@ -469,7 +471,20 @@ pub async fn deliver<Q: Queue, C: Compose, T: Transport>(
     for w in workers {
         let _ = w.await;
     }
-    for task in [producer, renewer, watcher] {
+    // A relay can also go out on its own (a spent budget) after the
+    // others: a run that ends with every relay out stopped short, unless
+    // its last message was the queue's last.
+    if !run.stopping() && run.dispatch.all_out() {
+        run.dispatch.close();
+        let complete = producer.await.unwrap_or(false);
+        if !complete || run.dispatch.left() {
+            run.stop(Stopped::Aborted(all_out(&run.dispatch.outs())));
+        }
+    } else {
+        producer.abort();
+        let _ = producer.await;
+    }
+    for task in [renewer, watcher] {
         task.abort();
         let _ = task.await;
     }
@@ -504,8 +519,14 @@ pub async fn deliver<Q: Queue, C: Compose, T: Transport>(
 /// when it is the one sent next.
 type Composed = (Job, Result<Outgoing, String>);
 
+/// A message that cannot be built fails its own job, even by a panic:
+/// a worker that died holding its job would leave the run waiting.
 fn composed<C: Compose>(compose: &C, job: Job) -> Composed {
-    let message = compose.compose(&job).map_err(|e| format!("{e:#}"));
+    let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| compose.compose(&job)));
+    let message = match built {
+        Ok(message) => message.map_err(|e| format!("{e:#}")),
+        Err(_) => Err("building the message failed unexpectedly (a bug: please report it)".into()),
+    };
     (job, message)
 }
 
@@ -553,10 +574,7 @@ async fn work<Q: Queue, C: Compose, T: Transport>(run: &Run<Q, C, T>, lane: usiz
         let mut job = match waiting.take() {
             Some(next) => Some(next),
             None if run.stopping() => None,
-            None => dispatch
-                .take(lane)
-                .await
-                .map(|j| composed(&run.compose, j)),
+            None => dispatch.take(lane).await.map(|j| composed(&run.compose, j)),
         };
         if (run.stopping() || dispatch.is_out(lane))
             && let Some((j, _)) = job.take()
@@ -601,9 +619,7 @@ async fn work<Q: Queue, C: Compose, T: Transport>(run: &Run<Q, C, T>, lane: usiz
                 .as_ref()
                 .is_some_and(|c| c.looks_ahead() && !c.broken())
         {
-            dispatch
-                .try_take(lane)
-                .map(|j| composed(&run.compose, j))
+            dispatch.try_take(lane).map(|j| composed(&run.compose, j))
         } else {
             None
         };

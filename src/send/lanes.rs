@@ -157,11 +157,12 @@ impl Dispatch {
         }
         if s.lanes[lane].share.budget == Some(0) {
             let max = s.lanes[lane].share.max_per_day.unwrap_or(0);
-            s.lanes[lane].out = Some(format!(
-                "reached its max_per_day of {max} messages in the last 24 hours"
-            ));
             drop(s);
-            self.changed.notify_waiters();
+            self.put_out(
+                lane,
+                &format!("reached its max_per_day of {max} messages in the last 24 hours"),
+                false,
+            );
             return Turn::Done;
         }
         if s.drained && s.returned.is_empty() && s.in_flight == 0 {
@@ -267,7 +268,12 @@ impl Dispatch {
         }
         s.lanes[lane].out = Some(why.to_string());
         let name = s.lanes[lane].share.name.clone();
-        let next = s.lanes.iter().filter(|l| l.out.is_none()).map(|l| l.share.priority).min();
+        let next = s
+            .lanes
+            .iter()
+            .filter(|l| l.out.is_none())
+            .map(|l| l.share.priority)
+            .min();
         let heirs: Vec<&str> = s
             .lanes
             .iter()
@@ -303,6 +309,22 @@ impl Dispatch {
             .iter()
             .filter_map(|l| l.out.clone().map(|why| (l.share.name.clone(), why)))
             .collect()
+    }
+
+    /// Take no more jobs in: the channel's sender fails from now on.
+    pub fn close(&self) {
+        if let Ok(mut rx) = self.jobs.try_lock() {
+            rx.close();
+        }
+    }
+
+    /// Whether a job is still waiting, handed back or in the channel.
+    pub fn left(&self) -> bool {
+        !self.lock().returned.is_empty()
+            || self
+                .jobs
+                .try_lock()
+                .map_or(true, |mut rx| rx.try_recv().is_ok())
     }
 
     /// Wake every waiting worker: the run is stopping.
@@ -417,7 +439,11 @@ mod tests {
         let cases = [
             (vec![None, None], 300, vec![150, 150]),
             (vec![Some(200.0), Some(100.0)], 300, vec![200, 100]),
-            (vec![Some(1.0), Some(1.0), Some(2.0)], 400, vec![100, 100, 200]),
+            (
+                vec![Some(1.0), Some(1.0), Some(2.0)],
+                400,
+                vec![100, 100, 200],
+            ),
         ];
         for (rates, n, expected) in cases {
             let shares = rates
@@ -437,7 +463,10 @@ mod tests {
 
     #[test]
     fn a_lane_ahead_of_its_share_waits_for_the_others() {
-        let d = dispatch(vec![share("a", 1, None, None), share("b", 1, None, None)], 20);
+        let d = dispatch(
+            vec![share("a", 1, None, None), share("b", 1, None, None)],
+            20,
+        );
         // Slack is the largest concurrency (2): a runs two jobs ahead.
         let mut a = 0;
         while d.try_take(0).is_some() {
@@ -450,7 +479,10 @@ mod tests {
 
     #[test]
     fn a_later_priority_waits_until_every_earlier_lane_is_out() {
-        let d = dispatch(vec![share("a", 1, None, None), share("b", 2, None, None)], 10);
+        let d = dispatch(
+            vec![share("a", 1, None, None), share("b", 2, None, None)],
+            10,
+        );
         assert!(d.try_take(1).is_none());
         let first = d.try_take(0).unwrap();
         assert!(d.put_out(0, "gone", true));
@@ -471,7 +503,10 @@ mod tests {
 
     #[test]
     fn a_spent_budget_puts_the_lane_out_and_the_rest_goes_elsewhere() {
-        let d = dispatch(vec![share("a", 1, None, Some(3)), share("b", 2, None, None)], 10);
+        let d = dispatch(
+            vec![share("a", 1, None, Some(3)), share("b", 2, None, None)],
+            10,
+        );
         let got = split(&d, 2, 100);
         assert_eq!(got, vec![3, 7]);
         let outs = d.outs();

@@ -297,6 +297,8 @@ pub fn smtp_lanes(
 }
 
 #[cfg(test)]
+mod relay_tests;
+#[cfg(test)]
 mod tests;
 
 fn answer(recorded: Option<Recorded>) -> Result<String, String> {

@@ -23,6 +23,8 @@ impl std::fmt::Debug for Capture {
 
 #[derive(Default)]
 struct Inner {
+    /// The relay name it answers to, if any.
+    name: Option<String>,
     /// Per recipient, the answers to give before accepting.
     script: HashMap<String, VecDeque<Outcome>>,
     /// Answers for the next connection attempts, before they succeed.
@@ -47,6 +49,13 @@ type Hook = Arc<dyn Fn(&str) + Send + Sync>;
 impl Capture {
     pub fn new() -> Capture {
         Capture::default()
+    }
+
+    /// A capture that is a relay of this name (recorded with deliveries).
+    pub fn named(name: &str) -> Capture {
+        let capture = Capture::default();
+        capture.lock().name = Some(name.to_string());
+        capture
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -118,6 +127,10 @@ impl Transport for Capture {
 
     fn describe(&self) -> String {
         "the capture transport".into()
+    }
+
+    fn relay(&self) -> Option<String> {
+        self.lock().name.clone()
     }
 
     async fn connect(&self) -> Result<CaptureConnection, ConnectError> {

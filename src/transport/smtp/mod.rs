@@ -359,7 +359,10 @@ impl SmtpError {
     pub fn unavailable(&self) -> bool {
         match self {
             SmtpError::Smtp(e) => {
-                matches!(e.status().map(|c| c.to_string()).as_deref(), Some("421" | "454"))
+                matches!(
+                    e.status().map(|c| c.to_string()).as_deref(),
+                    Some("421" | "454")
+                )
             }
             SmtpError::Connect(_) | SmtpError::Timeout => false,
         }

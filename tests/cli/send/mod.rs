@@ -7,6 +7,7 @@
 //! long enough on a small machine, and every wait is a poll with a deadline.
 
 mod check_relays;
+mod failover;
 mod pipelining;
 mod relays;
 

@@ -89,6 +89,8 @@ impl Toml for bool {
 #[derive(Clone, Debug, Default)]
 pub struct Config {
     sections: Vec<(String, Vec<(String, String)>)>,
+    /// `[[relay]]` tables, written after the sections.
+    relays: Vec<Vec<(String, String)>>,
 }
 
 impl Config {
@@ -109,6 +111,30 @@ impl Config {
             .send("concurrency", 4)
             .send("retry_base_ms", 20)
             .send("max_attempts", 3)
+    }
+
+    /// What the relay tests use: [`Config::for_send`] without `[smtp]
+    /// url`, each relay added with [`Config::relay`].
+    pub fn for_relays() -> Config {
+        Config::new()
+            .newsletter("from", "AI Glossary <digest@glossary.example>")
+            .newsletter("public_url", "https://glossary.example/digest")
+            .newsletter("postal_address", "1 Example Street")
+            .smtp("timeout_secs", 5)
+            .send("concurrency", 2)
+            .send("retry_base_ms", 20)
+            .send("max_attempts", 3)
+    }
+
+    /// One more `[[relay]]` named `name` at `url`, with `keys`.
+    pub fn relay(mut self, name: &str, url: &str, keys: &[(&str, &dyn Toml)]) -> Config {
+        let mut table = vec![
+            ("name".to_string(), name.toml()),
+            ("url".to_string(), url.toml()),
+        ];
+        table.extend(keys.iter().map(|(k, v)| (k.to_string(), v.toml())));
+        self.relays.push(table);
+        self
     }
 
     /// `[section] key = value`.
@@ -168,6 +194,18 @@ impl Config {
                 out += &format!("{key} = {value}\n");
             }
         }
+        for table in &self.relays {
+            out += "\n[[relay]]\n";
+            for (key, value) in table {
+                out += &format!("{key} = {value}\n");
+            }
+        }
         out
+    }
+}
+
+impl Toml for f64 {
+    fn toml(&self) -> String {
+        format!("{self:?}")
     }
 }

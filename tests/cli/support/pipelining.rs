@@ -32,11 +32,15 @@ pub struct Accepted {
     pub raw: Vec<u8>,
     /// BDAT rather than DATA.
     pub chunked: bool,
+    /// Which connection it came on, counting from 1.
+    pub connection: usize,
 }
 
 #[derive(Debug, Default)]
 pub struct Seen {
     pub messages: Vec<Accepted>,
+    /// Connections accepted.
+    pub connections: usize,
     pub rcpts: usize,
     pub datas: usize,
     pub dots: usize,
@@ -108,6 +112,11 @@ fn session(stream: TcpStream, script: &Script, seen: &Mutex<Seen>) -> std::io::R
     let mut out = stream.try_clone()?;
     let mut input = BufReader::new(stream);
     let lock = || seen.lock().unwrap_or_else(|e| e.into_inner());
+    let connection = {
+        let mut seen = lock();
+        seen.connections += 1;
+        seen.connections
+    };
     out.write_all(b"220 pipe.test ESMTP\r\n")?;
     let mut rcpts: Vec<String> = Vec::new();
     let mut in_mail = false;
@@ -191,6 +200,7 @@ fn session(stream: TcpStream, script: &Script, seen: &Mutex<Seen>) -> std::io::R
                         rcpt_to: std::mem::take(&mut rcpts),
                         raw,
                         chunked: false,
+                        connection,
                     });
                     in_mail = false;
                     "250 2.0.0 queued\r\n".into()
@@ -215,6 +225,7 @@ fn session(stream: TcpStream, script: &Script, seen: &Mutex<Seen>) -> std::io::R
                         rcpt_to: std::mem::take(&mut rcpts),
                         raw,
                         chunked: true,
+                        connection,
                     });
                     "250 2.0.0 queued\r\n".into()
                 }
