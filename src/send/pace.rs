@@ -1,32 +1,81 @@
 //! How fast the engine goes: the relay's rate limit, and the backoff
 //! between retries.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
 
-/// Spaces sends evenly so that no second ever sees more than the rate.
+/// Spaces sends evenly, and never lets more than the rate start within
+/// any one second.
+///
+/// Even spacing alone is not enough for that: a worker woken a little
+/// late leaves the next slot closer than the interval, and a second can
+/// then hold one send too many. So every start is also logged, and a new
+/// one waits until the start `rate` places back is more than a second
+/// (plus a small margin for the relay's clock) old. A relay counts
+/// arrivals, a few milliseconds after our starts, so the margin keeps its
+/// count within the rate too.
 pub struct Limiter {
     interval: Duration,
-    next: Mutex<Instant>,
+    /// Starts allowed in any window of [`WINDOW`].
+    per_window: usize,
+    state: Mutex<Log>,
+}
+
+/// The window the rate is kept over: a second, and a margin.
+pub const WINDOW: Duration = Duration::from_millis(1010);
+
+struct Log {
+    next: Instant,
+    starts: VecDeque<Instant>,
 }
 
 impl Limiter {
     pub fn new(per_second: f64) -> Limiter {
         Limiter {
             interval: Duration::from_secs_f64(1.0 / per_second),
-            next: Mutex::new(Instant::now()),
+            per_window: (per_second.floor() as usize).max(1),
+            state: Mutex::new(Log {
+                next: Instant::now(),
+                starts: VecDeque::new(),
+            }),
         }
     }
 
-    pub async fn wait(&self) {
-        let at = {
-            let mut next = self.next.lock().await;
-            let at = (*next).max(Instant::now());
-            *next = at + self.interval;
-            at
-        };
-        tokio::time::sleep_until(at.into()).await;
+    /// Wait for a turn; the moment it was granted.
+    pub async fn wait(&self) -> Instant {
+        loop {
+            let at = {
+                let mut log = self.state.lock().await;
+                let now = Instant::now();
+                while log
+                    .starts
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) >= WINDOW)
+                {
+                    log.starts.pop_front();
+                }
+                let full = log.starts.len() >= self.per_window;
+                if now >= log.next && !full {
+                    // Late by less than an interval keeps the rhythm;
+                    // after a pause the rhythm starts again from now.
+                    let late = now.duration_since(log.next);
+                    log.next = if late < self.interval {
+                        log.next + self.interval
+                    } else {
+                        now + self.interval
+                    };
+                    log.starts.push_back(now);
+                    return now;
+                }
+                match log.starts.front() {
+                    Some(oldest) if full => (*oldest + WINDOW).max(log.next),
+                    _ => log.next,
+                }
+            };
+            tokio::time::sleep_until(at.into()).await;
+        }
     }
 }
 
@@ -43,6 +92,48 @@ pub fn backoff(base: Duration, attempt: u32) -> Duration {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_window_of_a_second_holds_more_starts_than_the_rate() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let starts = runtime.block_on(async {
+            let limiter = std::sync::Arc::new(Limiter::new(50.0));
+            let starts = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+            let mut tasks = Vec::new();
+            for _ in 0..8 {
+                let (limiter, starts) = (limiter.clone(), starts.clone());
+                tasks.push(tokio::spawn(async move {
+                    for _ in 0..10 {
+                        let at = limiter.wait().await;
+                        starts.lock().unwrap().push(at);
+                    }
+                }));
+            }
+            for t in tasks {
+                t.await.unwrap();
+            }
+            std::sync::Arc::try_unwrap(starts)
+                .unwrap()
+                .into_inner()
+                .unwrap()
+        });
+        let mut starts = starts;
+        starts.sort();
+        assert_eq!(starts.len(), 80);
+        for (i, t) in starts.iter().enumerate() {
+            let within = starts[i..]
+                .iter()
+                .take_while(|u| u.duration_since(*t) < Duration::from_secs(1))
+                .count();
+            assert!(within <= 50, "{within} starts in the second from start {i}");
+        }
+        let span = starts.last().unwrap().duration_since(starts[0]);
+        // Evenly spaced: never faster than the rate.
+        assert!(span >= Duration::from_millis(1550), "{span:?}");
+    }
 
     #[test]
     fn backoff_grows_and_jitters_within_bounds() {
