@@ -2,37 +2,21 @@
 //! list as the queue and named capture transports as the relays.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use chrono::{TimeZone as _, Utc};
-use lettre::Message;
-
+use super::tests::{Plain, clock, email, runtime, settings};
 use super::*;
 use crate::transport::Outcome;
 use crate::transport::capture::Capture;
 
-struct Plain;
+/// [`Plain`], except that building a message to `panic@…` panics.
+struct Panicky;
 
-impl Compose for Plain {
+impl Compose for Panicky {
     fn compose(&self, job: &Job) -> anyhow::Result<Outgoing> {
         if job.email.starts_with("panic") {
             panic!("a bug in building this message");
         }
-        let message = Message::builder()
-            .from("Digest <digest@glossary.example>".parse()?)
-            .to(job.email.parse()?)
-            .subject("Test")
-            .body(String::from("hello"))?;
-        Ok(Outgoing::from(&message))
-    }
-}
-
-fn settings() -> Settings {
-    Settings {
-        concurrency: 2,
-        rate_per_second: None,
-        max_attempts: 3,
-        retry_base: Duration::from_millis(1),
+        Plain.compose(job)
     }
 }
 
@@ -45,10 +29,6 @@ fn lane(capture: &Capture, priority: u32) -> Lane<Capture> {
         max_per_connection: None,
         budget: None,
     }
-}
-
-fn email(i: usize) -> String {
-    format!("reader{i}@example.org")
 }
 
 fn jobs(emails: &[String]) -> Vec<Job> {
@@ -66,20 +46,15 @@ fn jobs(emails: &[String]) -> Vec<Job> {
 }
 
 fn run(lanes: Vec<Lane<Capture>>, emails: &[String]) -> (Report, Vec<(Job, Option<Recorded>)>) {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let clock = Clock::starting_at(Utc.with_ymd_and_hms(2026, 11, 29, 7, 0, 0).unwrap());
-    runtime.block_on(async {
+    runtime().block_on(async {
         let (report, queue) = deliver(
             ListQueue::new(jobs(emails)),
-            Plain,
+            Panicky,
             lanes,
             settings(),
             Control {
                 progress: Arc::new(Quiet),
-                clock,
+                clock: clock(),
                 stop: StopFlag::default(),
             },
         )

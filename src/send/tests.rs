@@ -16,7 +16,7 @@ use crate::transport::capture::Capture;
 use crate::transport::{ConnectFailure, Outcome};
 
 /// A small message per job, so the engine is tested without templates.
-struct Plain;
+pub(super) struct Plain;
 
 impl Compose for Plain {
     fn compose(&self, job: &Job) -> anyhow::Result<Outgoing> {
@@ -29,7 +29,7 @@ impl Compose for Plain {
     }
 }
 
-fn settings() -> Settings {
+pub(super) fn settings() -> Settings {
     Settings {
         concurrency: 2,
         rate_per_second: None,
@@ -38,11 +38,11 @@ fn settings() -> Settings {
     }
 }
 
-fn clock() -> Clock {
+pub(super) fn clock() -> Clock {
     Clock::starting_at(Utc.with_ymd_and_hms(2026, 11, 29, 7, 0, 0).unwrap())
 }
 
-fn email(i: usize) -> String {
+pub(super) fn email(i: usize) -> String {
     format!("reader{i}@example.org")
 }
 
@@ -58,7 +58,7 @@ fn jobs(n: usize) -> Vec<Job> {
         .collect()
 }
 
-fn runtime() -> tokio::runtime::Runtime {
+pub(super) fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
