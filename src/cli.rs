@@ -151,6 +151,10 @@ pub struct SubscribeArgs {
     /// Add as pending and send the confirmation email (double opt-in)
     #[arg(long)]
     pub pending: bool,
+    /// The reader's IANA time zone (e.g. Europe/Paris), for `[send]
+    /// local_time`; also sets it for an address already on the list
+    #[arg(long, value_parser = parse_timezone)]
+    pub timezone: Option<chrono_tz::Tz>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -255,6 +259,14 @@ pub enum ListFormat {
 
 pub fn parse_week(s: &str) -> Result<IssueWeek, String> {
     s.parse().map_err(|e: crate::week::BadWeek| e.to_string())
+}
+
+pub fn parse_timezone(s: &str) -> Result<chrono_tz::Tz, String> {
+    s.trim().parse().map_err(|_| {
+        format!(
+            "`{s}` is not a time zone; give an IANA name such as Europe/Paris or America/New_York"
+        )
+    })
 }
 
 pub fn parse_role(s: &str) -> Result<Role, String> {

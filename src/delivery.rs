@@ -21,6 +21,8 @@ pub struct Job {
     pub name: Option<String>,
     pub role: Option<Role>,
     pub token: Token,
+    /// The reader's IANA time zone, for delivery at their local time.
+    pub timezone: Option<String>,
 }
 
 /// How a delivery ended.

@@ -29,6 +29,8 @@ struct Columns {
     created_at: Option<usize>,
     confirmed_at: Option<usize>,
     unsubscribed_at: Option<usize>,
+    timezone: Option<usize>,
+    paused_until: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -78,6 +80,8 @@ impl Columns {
                 "created_at" => &mut cols.created_at,
                 "confirmed_at" => &mut cols.confirmed_at,
                 "unsubscribed_at" => &mut cols.unsubscribed_at,
+                "timezone" => &mut cols.timezone,
+                "paused_until" => &mut cols.paused_until,
                 _ => continue,
             };
             if slot.is_some() {
@@ -235,8 +239,31 @@ impl<R: Read> ImportReader<R> {
                     .map_err(|_| reject(format!("bad {what} for {email}: `{t}` is not an RFC 3339 time like 2026-11-29T12:00:00Z"))),
             }
         };
+        let timezone = match field(self.columns.timezone)?.trim() {
+            "" => None,
+            z => Some(
+                z.parse::<chrono_tz::Tz>()
+                    .map_err(|_| reject(format!("bad timezone for {email}: `{z}` is not an IANA time zone such as Europe/Paris")))?
+                    .name()
+                    .to_string(),
+            ),
+        };
+        let paused_until = match field(self.columns.paused_until)?.trim() {
+            "" => None,
+            d => Some(
+                chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                    .map_err(|_| {
+                        reject(format!(
+                            "bad paused_until for {email}: `{d}` is not a date like 2026-12-31"
+                        ))
+                    })?
+                    .to_string(),
+            ),
+        };
         Ok(ImportRow {
             line,
+            timezone,
+            paused_until,
             created_at: time(self.columns.created_at, "created_at")?,
             confirmed_at: time(self.columns.confirmed_at, "confirmed_at")?,
             unsubscribed_at: time(self.columns.unsubscribed_at, "unsubscribed_at")?,

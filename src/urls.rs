@@ -14,6 +14,7 @@ pub mod route {
     pub const SUBSCRIBE: &str = "/subscribe";
     pub const CONFIRM: &str = "/confirm/{token}";
     pub const UNSUBSCRIBE: &str = "/unsubscribe/{token}";
+    pub const PREFERENCES: &str = "/preferences/{token}";
     pub const ARCHIVE: &str = "/archive";
     pub const ARCHIVE_ISSUE: &str = "/archive/{week}";
     pub const HEALTHZ: &str = "/healthz";
@@ -21,7 +22,7 @@ pub mod route {
     pub const WEBHOOK: &str = "/webhooks/{provider}";
     /// The first segment of every path that carries a token: those pages
     /// are `no-store`, and the token is left out of log lines.
-    pub const TOKEN_PAGES: [&str; 2] = ["confirm", "unsubscribe"];
+    pub const TOKEN_PAGES: [&str; 3] = ["confirm", "unsubscribe", "preferences"];
 }
 
 /// An absolute http(s) URL without a trailing slash, query or fragment.
@@ -87,6 +88,10 @@ impl PublicUrl {
 
     pub fn unsubscribe(&self, token: &str) -> String {
         self.at(route::UNSUBSCRIBE, token)
+    }
+
+    pub fn preferences(&self, token: &str) -> String {
+        self.at(route::PREFERENCES, token)
     }
 
     pub fn archive(&self) -> String {

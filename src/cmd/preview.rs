@@ -20,11 +20,7 @@ pub fn run(app: &App, args: &PreviewArgs) -> anyhow::Result<()> {
     let templates = Templates::load(&app.config.paths.templates)?;
     let mut view = IssueView::new(newsletter, &glossary, &selection)?;
     view.frozen_subject = frozen_subject;
-    let links = Links::new(
-        newsletter,
-        &view.issue.week,
-        Links::unsubscribe_url(newsletter, "preview"),
-    );
+    let links = Links::new(newsletter, &view.issue.week, Some("preview"));
     let rendered = templates.render_issue(&view, args.role, &links)?;
 
     let html_path = args.out.join(format!("{week}.html"));

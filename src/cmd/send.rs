@@ -96,6 +96,10 @@ pub fn run(app: &App, args: &SendArgs) -> anyhow::Result<()> {
             lanes,
             settings(app),
             app.config.send.bounce_after,
+            app.config
+                .send
+                .local_time
+                .map(|at| (at, app.config.newsletter.timezone)),
             crate::send::Control {
                 progress,
                 clock,
@@ -105,7 +109,7 @@ pub fn run(app: &App, args: &SendArgs) -> anyhow::Result<()> {
         .await
     })?;
     runtime.shutdown_timeout(Duration::from_secs(1));
-    summarize(week, &report, args.json)
+    summarize(week, &report, app.config.send.local_time, args.json)
 }
 
 /// The engine's settings from `[send]`.
@@ -216,6 +220,10 @@ struct Summary {
     stopped: Option<String>,
     /// Messages this run sent, by relay.
     relays: std::collections::BTreeMap<String, u64>,
+    /// With `[send] local_time`: queued readers whose time has not come.
+    waiting: u64,
+    /// When the next of them is due (RFC 3339, UTC).
+    next_due: Option<String>,
 }
 
 impl Summary {
@@ -231,11 +239,23 @@ impl Summary {
             totals,
             stopped: None,
             relays: Default::default(),
+            waiting: 0,
+            next_due: None,
         }
     }
 }
 
-fn summarize(week: IssueWeek, issue: &IssueReport, json: bool) -> anyhow::Result<()> {
+/// `2026-11-29T13:00Z`: when the next readers are due, to the minute.
+fn due_text(due: chrono::DateTime<chrono::Utc>) -> String {
+    due.format("%Y-%m-%dT%H:%MZ").to_string()
+}
+
+fn summarize(
+    week: IssueWeek,
+    issue: &IssueReport,
+    local_time: Option<chrono::NaiveTime>,
+    json: bool,
+) -> anyhow::Result<()> {
     let report = &issue.run;
     let secs = report.elapsed.as_secs_f64();
     let rate = if secs > 0.0 {
@@ -261,6 +281,11 @@ fn summarize(week: IssueWeek, issue: &IssueReport, json: bool) -> anyhow::Result
             totals: issue.totals,
             stopped: stopped.clone(),
             relays: report.relays.clone(),
+            waiting: issue.waiting.map_or(0, |w| w.readers),
+            next_due: issue
+                .waiting
+                .and_then(|w| w.next_due)
+                .map(|d| d.to_rfc3339()),
         };
         println!("{}", serde_json::to_string(&summary)?);
     } else {
@@ -274,8 +299,22 @@ fn summarize(week: IssueWeek, issue: &IssueReport, json: bool) -> anyhow::Result
         if issue.bounced > 0 {
             line += &format!("; {} subscribers marked bounced", thousands(issue.bounced));
         }
-        if issue.totals.queued > 0 {
-            line += &format!("; {} still queued", thousands(issue.totals.queued));
+        let waiting = issue.waiting.unwrap_or_default();
+        if waiting.readers > 0 {
+            line += &format!(
+                ", {} waiting for their local {}",
+                thousands(waiting.readers),
+                local_time
+                    .map(|t| t.format("%H:%M").to_string())
+                    .unwrap_or_default()
+            );
+            if let Some(due) = waiting.next_due {
+                line += &format!(" (next due {})", due_text(due));
+            }
+        }
+        let left = issue.totals.queued.saturating_sub(waiting.readers);
+        if left > 0 {
+            line += &format!("; {} still queued", thousands(left));
         }
         println!("{line}");
     }

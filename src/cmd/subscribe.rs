@@ -26,7 +26,11 @@ pub fn subscribe(app: &App, args: &SubscribeArgs) -> anyhow::Result<()> {
     };
     let mut store = app.store_for_writing()?;
     if args.pending {
-        return opt_in(app, &mut store, &email, name.as_ref(), args.role);
+        opt_in(app, &mut store, &email, name.as_ref(), args.role)?;
+        if let Some(zone) = args.timezone {
+            store.set_timezone(&email, zone)?;
+        }
+        return Ok(());
     }
     let outcome = store.subscribe(&email, name.as_ref(), args.role, false, app.now_stamp())?;
     let message = match outcome {
@@ -48,7 +52,13 @@ pub fn subscribe(app: &App, args: &SubscribeArgs) -> anyhow::Result<()> {
             }
         }
     };
-    println!("{message}");
+    match args.timezone {
+        Some(zone) => {
+            store.set_timezone(&email, zone)?;
+            println!("{message} (time zone {})", zone.name());
+        }
+        None => println!("{message}"),
+    }
     Ok(())
 }
 

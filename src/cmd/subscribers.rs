@@ -34,7 +34,7 @@ pub fn run(app: &App, command: &SubscribersCommand) -> anyhow::Result<()> {
 /// The columns of CSV and JSON output, in order. `email` to `created_at` are
 /// what another tool needs; `confirmed_at` and `unsubscribed_at` make an
 /// export lossless, so moving a list between databases keeps its history.
-const CSV_HEADER: [&str; 7] = [
+const CSV_HEADER: [&str; 9] = [
     "email",
     "name",
     "role",
@@ -42,6 +42,8 @@ const CSV_HEADER: [&str; 7] = [
     "created_at",
     "confirmed_at",
     "unsubscribed_at",
+    "timezone",
+    "paused_until",
 ];
 
 fn list(app: &App, status: Option<Status>, format: SubscriberFormat) -> anyhow::Result<()> {
@@ -127,6 +129,8 @@ fn write_to(
                     &s.created_at.to_string(),
                     &s.confirmed_at.map(|t| t.to_string()).unwrap_or_default(),
                     &s.unsubscribed_at.map(|t| t.to_string()).unwrap_or_default(),
+                    s.timezone.as_deref().unwrap_or(""),
+                    s.paused_until.as_deref().unwrap_or(""),
                 ])?;
                 Ok(())
             })?;
@@ -243,6 +247,15 @@ fn show(app: &App, email: &str, format: ListFormat) -> anyhow::Result<()> {
                 },
             );
             line("role", sub.role.map_or("-", |r| r.as_str()).to_string());
+            if let Some(zone) = &sub.timezone {
+                line("timezone", zone.clone());
+            }
+            if let Some(until) = &sub.paused_until {
+                line("paused", format!("until {until}"));
+            }
+            if let Some(reason) = &sub.unsubscribe_reason {
+                line("reason", reason.clone());
+            }
             line("created", sub.created_at.to_string());
             line(
                 "confirmed",

@@ -85,6 +85,9 @@ pub struct Send {
     /// The first retry's wait; each further one doubles it.
     pub retry_base: Duration,
     pub bounce_after: u32,
+    /// Deliver each reader's issue at or after this time on the issue's
+    /// Sunday, in their own zone.
+    pub local_time: Option<chrono::NaiveTime>,
 }
 
 #[derive(Debug, Clone)]

@@ -95,6 +95,7 @@ struct RawSend {
     max_attempts: Option<Spanned<u32>>,
     retry_base_ms: Option<Spanned<u64>>,
     bounce_after: Option<Spanned<u32>>,
+    local_time: S,
 }
 
 #[derive(Deserialize, Default)]
@@ -264,6 +265,18 @@ impl Config {
                 user: None,
             },
             SmtpUrl::parse,
+        );
+        let local_time = check(
+            &mut problems,
+            &problem,
+            "send.local_time",
+            &raw.send.local_time,
+            None,
+            |s| {
+                chrono::NaiveTime::parse_from_str(s.trim(), "%H:%M")
+                    .map(Some)
+                    .map_err(|_| "not a time of day; write it as HH:MM, e.g. \"08:00\"".into())
+            },
         );
         let listen = check(
             &mut problems,
@@ -541,6 +554,7 @@ impl Config {
                 max_attempts,
                 retry_base: Duration::from_millis(retry_base_ms),
                 bounce_after,
+                local_time,
             },
             dkim,
             serve: Serve {

@@ -24,7 +24,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 
 pub use ratelimit::SUBSCRIBE_PER_MINUTE;
-use routes::{archive, optin, unsubscribe, webhooks};
+use routes::{archive, optin, preferences, unsubscribe, webhooks};
 pub use state::AppState;
 
 use crate::urls::route;
@@ -53,6 +53,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             .route(
                 &format!("{p}{}", route::UNSUBSCRIBE),
                 get(unsubscribe::page).post(unsubscribe::unsubscribe),
+            )
+            .route(
+                &format!("{p}{}", route::PREFERENCES),
+                get(preferences::page).post(preferences::save),
             )
             .route(&format!("{p}{}", route::ARCHIVE), get(archive::archive))
             .route(&format!("{p}{}", route::ARCHIVE_ISSUE), get(archive::issue))

@@ -192,11 +192,7 @@ impl MessageFactory {
         view: &IssueView,
         dkim: Option<DkimConfig>,
     ) -> anyhow::Result<MessageFactory> {
-        let links = Links::new(
-            newsletter,
-            &view.issue.week,
-            Links::unsubscribe_url(newsletter, TOKEN_PLACEHOLDER),
-        );
+        let links = Links::new(newsletter, &view.issue.week, Some(TOKEN_PLACEHOLDER));
         let mut variants = HashMap::new();
         let mut subject = String::new();
         for role in std::iter::once(None).chain(Role::ALL.map(Some)) {

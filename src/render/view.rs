@@ -88,11 +88,13 @@ impl From<&Newsletter> for NewsletterView {
     }
 }
 
-/// Links that differ per recipient (unsubscribe) or per issue.
+/// Links that differ per recipient (unsubscribe, preferences) or per issue.
 #[derive(Debug, Clone, Serialize)]
 pub struct Links {
     /// The reader's one-click unsubscribe URL; empty in the web version.
     pub unsubscribe: String,
+    /// The reader's preferences page; empty in the web version.
+    pub preferences: String,
     /// The subscribe form.
     pub subscribe: String,
     pub web_version: String,
@@ -101,21 +103,18 @@ pub struct Links {
 }
 
 impl Links {
-    /// The links of an issue, with the given unsubscribe URL.
-    pub fn new(newsletter: &Newsletter, week: &str, unsubscribe: String) -> Links {
+    /// The links of an issue for the reader with `token`; none: the web
+    /// version, which carries no personal link.
+    pub fn new(newsletter: &Newsletter, week: &str, token: Option<&str>) -> Links {
         let public = &newsletter.public_url;
         Links {
-            unsubscribe,
+            unsubscribe: token.map(|t| public.unsubscribe(t)).unwrap_or_default(),
+            preferences: token.map(|t| public.preferences(t)).unwrap_or_default(),
             subscribe: public.home(),
             web_version: public.archive_issue(week),
             archive: public.archive(),
             site: newsletter.site_url.to_string(),
         }
-    }
-
-    /// The unsubscribe URL for a subscriber's token.
-    pub fn unsubscribe_url(newsletter: &Newsletter, token: &str) -> String {
-        newsletter.public_url.unsubscribe(token)
     }
 }
 

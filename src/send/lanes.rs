@@ -409,6 +409,7 @@ mod tests {
             name: None,
             role: None,
             token: Token::from_stored(format!("t{id}")),
+            timezone: None,
         }
     }
 

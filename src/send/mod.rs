@@ -8,6 +8,7 @@
 
 pub mod engine;
 mod lanes;
+pub mod local_time;
 pub mod pace;
 pub mod queue;
 
@@ -21,6 +22,7 @@ pub use engine::{
     Budget, Compose, Control, Lane, Prepared, Progress, Quiet, Report, STRIKES_OUT, Settings,
     StopFlag, Stopped, deliver,
 };
+use local_time::{LocalTime, Waiting};
 use queue::{LedgerQueue, ListQueue, ReadOnlyQueue};
 
 use crate::clock::Clock;
@@ -43,9 +45,13 @@ pub struct IssueReport {
     pub bounced: u64,
     /// The whole issue's ledger after the run.
     pub totals: Counts,
+    /// With `[send] local_time`: the queued readers not yet due.
+    pub waiting: Option<Waiting>,
 }
 
 /// Deliver every queued row of `week`'s frozen issue, under its lease.
+/// `local_time`: `[send] local_time` and the newsletter's zone.
+#[allow(clippy::too_many_arguments)]
 pub async fn send_issue<C: Compose, T: Transport>(
     store: Store,
     week: IssueWeek,
@@ -53,6 +59,7 @@ pub async fn send_issue<C: Compose, T: Transport>(
     lanes: Vec<Lane<T>>,
     settings: Settings,
     bounce_after: u32,
+    local_time: Option<(chrono::NaiveTime, chrono_tz::Tz)>,
     control: Control,
 ) -> anyhow::Result<IssueReport> {
     let clock = control.clock;
@@ -62,10 +69,17 @@ pub async fn send_issue<C: Compose, T: Transport>(
         ledger.close().await?;
         return Err(e);
     }
+    let local = local_time.map(|(at, default)| LocalTime {
+        at,
+        default,
+        sunday: week.sunday(),
+    });
     let queue = LedgerQueue {
         ledger,
         holder,
         clock,
+        local,
+        scanned: std::sync::atomic::AtomicI64::new(i64::MIN),
     };
     // The engine checks the server before it starts the queue: an
     // unreachable server or refused credentials leave the issue unstarted.
@@ -78,14 +92,24 @@ pub async fn send_issue<C: Compose, T: Transport>(
         }
     };
     let holder = queue.holder.to_string();
-    let (_, finished) = queue
+    let local = queue.local;
+    let (store, finished) = queue
         .ledger
         .finish(&holder, clock.stamp(), bounce_after)
         .await?;
+    let waiting = match &local {
+        Some(local) => Some(Waiting::count(
+            local,
+            &store.queued_by_zone(week)?,
+            clock.now(),
+        )),
+        None => None,
+    };
     Ok(IssueReport {
         run,
         bounced: finished.bounced,
         totals: finished.totals,
+        waiting,
     })
 }
 
@@ -207,6 +231,7 @@ pub async fn test_send<C: Compose, T: Transport>(
             name: None,
             role,
             token: preview.clone(),
+            timezone: None,
         })
         .collect();
     let results = send_list(jobs, factory, lanes, settings, clock).await?;
@@ -234,6 +259,7 @@ pub async fn send_one<T: Transport>(
         name: None,
         role: None,
         token: Token::from_stored(String::new()),
+        timezone: None,
     };
     let mut results = send_list(vec![job], Prepared(outgoing), lanes, settings, clock).await?;
     match results.pop() {

@@ -8,6 +8,9 @@
 use std::future::Future;
 use std::sync::Mutex;
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use super::local_time::LocalTime;
 use crate::clock::Clock;
 use crate::delivery::{Job, Recorded};
 use crate::lease::Holder;
@@ -41,6 +44,11 @@ pub struct LedgerQueue {
     pub ledger: Ledger,
     pub holder: Holder,
     pub clock: Clock,
+    /// With `[send] local_time`: only readers already due are handed out.
+    pub local: Option<LocalTime>,
+    /// The highest id read so far: rows skipped as not yet due are not
+    /// read again in this run.
+    pub scanned: AtomicI64,
 }
 
 impl Queue for LedgerQueue {
@@ -49,7 +57,26 @@ impl Queue for LedgerQueue {
     }
 
     async fn page(&self, after: i64) -> anyhow::Result<Vec<Job>> {
-        self.ledger.page(after).await
+        let Some(local) = &self.local else {
+            return self.ledger.page(after).await;
+        };
+        let mut from = after.max(self.scanned.load(Ordering::SeqCst));
+        loop {
+            let page = self.ledger.page(from).await?;
+            let Some(last) = page.last() else {
+                return Ok(page);
+            };
+            from = last.id;
+            self.scanned.store(from, Ordering::SeqCst);
+            let now = self.clock.now();
+            let due: Vec<Job> = page
+                .into_iter()
+                .filter(|job| local.due(job.timezone.as_deref()) <= now)
+                .collect();
+            if !due.is_empty() {
+                return Ok(due);
+            }
+        }
     }
 
     async fn step(&self, record: Option<Recorded>, claim: Option<i64>) -> anyhow::Result<bool> {

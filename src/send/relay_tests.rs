@@ -41,6 +41,7 @@ fn jobs(emails: &[String]) -> Vec<Job> {
             name: None,
             role: None,
             token: Token::from_stored(format!("token{id}")),
+            timezone: None,
         })
         .collect()
 }

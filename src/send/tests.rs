@@ -54,6 +54,7 @@ fn jobs(n: usize) -> Vec<Job> {
             name: None,
             role: None,
             token: Token::from_stored(format!("token{i}")),
+            timezone: None,
         })
         .collect()
 }
@@ -359,6 +360,7 @@ fn send_with_ledger(
         Lane::only(capture.clone(), &settings()),
         settings(),
         1,
+        None,
         Control {
             progress: Arc::new(Quiet),
             clock: clock(),

@@ -73,8 +73,9 @@ impl Store {
         let queued_now = if inserted == 1 {
             tx.execute(
                 "INSERT INTO deliveries (issue, subscriber_id, status)
-                 SELECT ?1, id, 'queued' FROM subscribers WHERE status = 'active'",
-                [&week],
+                 SELECT ?1, id, 'queued' FROM subscribers
+                 WHERE status = 'active' AND (paused_until IS NULL OR paused_until <= ?2)",
+                params![week, selection.week.sunday().to_string()],
             )? as u64
         } else {
             0
@@ -84,6 +85,19 @@ impl Store {
             new: inserted == 1,
             queued_now,
         })
+    }
+
+    /// The queued deliveries of `week` by their reader's time zone (none:
+    /// the newsletter's): what waits for a local delivery time.
+    pub fn queued_by_zone(&self, week: IssueWeek) -> anyhow::Result<Vec<(Option<String>, u64)>> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT s.timezone, count(*) FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+             WHERE d.issue = ?1 AND d.status = 'queued' GROUP BY s.timezone",
+        )?;
+        let rows = stmt.query_map([week.to_string()], |r| {
+            Ok((r.get(0)?, r.get::<_, i64>(1)?.max(0) as u64))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Deliveries each relay took since `since`, whatever the issue: what
@@ -114,7 +128,7 @@ impl Store {
     /// an issue not frozen yet would be queued for.
     pub fn active_page(&self, after: i64, limit: u32) -> anyhow::Result<Vec<Job>> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id, email, name, role, token FROM subscribers
+            "SELECT id, email, name, role, token, timezone FROM subscribers
              WHERE status = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
         )?;
         let rows = stmt.query_map(params![Status::Active, after, limit], job)?;
@@ -211,6 +225,7 @@ fn job(r: &rusqlite::Row<'_>) -> rusqlite::Result<Job> {
         name: r.get(2)?,
         role: r.get(3)?,
         token: r.get(4)?,
+        timezone: r.get(5)?,
     })
 }
 
@@ -222,7 +237,7 @@ pub(super) fn queued_page(
     limit: u32,
 ) -> anyhow::Result<Vec<Job>> {
     let mut stmt = conn.prepare_cached(
-        "SELECT s.id, s.email, s.name, s.role, s.token
+        "SELECT s.id, s.email, s.name, s.role, s.token, s.timezone
          FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
          WHERE d.issue = ?1 AND d.status = 'queued' AND d.subscriber_id > ?2
          ORDER BY d.subscriber_id LIMIT ?3",
@@ -232,18 +247,26 @@ pub(super) fn queued_page(
 }
 
 /// Right before sending: is the row still queued and the subscriber still
-/// active? A subscriber who left since the issue was queued gets `skipped`.
+/// active and not paused past the issue's Sunday? A subscriber who left
+/// or paused since the issue was queued gets `skipped`.
 pub(super) fn claim(conn: &Connection, week: &str, subscriber_id: i64) -> anyhow::Result<bool> {
-    let state: Option<(DeliveryStatus, Status)> = conn
+    let sunday = week
+        .parse::<crate::week::IssueWeek>()
+        .map(|w| w.sunday().to_string())
+        .unwrap_or_default();
+    let state: Option<(DeliveryStatus, Status, bool)> = conn
         .prepare_cached(
-            "SELECT d.status, s.status FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
+            "SELECT d.status, s.status, coalesce(s.paused_until > ?3, 0)
+             FROM deliveries d JOIN subscribers s ON s.id = d.subscriber_id
              WHERE d.issue = ?1 AND d.subscriber_id = ?2",
         )?
-        .query_row(params![week, subscriber_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .query_row(params![week, subscriber_id, sunday], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .optional()?;
     match state {
-        Some((DeliveryStatus::Queued, subscriber)) => {
-            if subscriber == Status::Active {
+        Some((DeliveryStatus::Queued, subscriber, paused)) => {
+            if subscriber == Status::Active && !paused {
                 Ok(true)
             } else {
                 conn.prepare_cached(

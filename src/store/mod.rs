@@ -14,6 +14,7 @@ mod issues;
 mod keys;
 pub mod ledger;
 mod optin;
+mod preferences;
 mod sql;
 mod subscribers;
 mod webhooks;
@@ -31,6 +32,7 @@ pub use history::Event;
 pub use issues::FrozenIssue;
 pub use ledger::{Finished, Ledger};
 pub use optin::{Confirmed, OptIn};
+pub use preferences::{Pause, Preferences, REASON_TEXT_MAX, REASONS, Reason};
 pub use subscribers::{
     ImportOutcome, ImportRow, Rejected, SubscribeOutcome, Subscriber, UnsubscribeOutcome,
 };
@@ -43,6 +45,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/005-webhooks.sql")),
     M::up(include_str!("migrations/006-relays.sql")),
     M::up(include_str!("migrations/007-relay-day.sql")),
+    M::up(include_str!("migrations/008-preferences.sql")),
 ];
 
 /// How long a write waits for another writer before giving up.

@@ -30,9 +30,16 @@ pub struct Subscriber {
     /// How they left (`one-click`, `page`, `mailto`, `cli`, `complaint`).
     #[serde(skip)]
     pub unsubscribed_how: Option<String>,
+    /// Their IANA time zone; none: the newsletter's.
+    pub timezone: Option<String>,
+    /// No issue whose Sunday falls before this date (`YYYY-MM-DD`) is
+    /// queued for them.
+    pub paused_until: Option<String>,
+    /// Why they left, when they said (`too-many`, …, and their words).
+    pub unsubscribe_reason: Option<String>,
 }
 
-const COLUMNS: &str = "id, email, name, role, status, token, created_at, confirmed_at, unsubscribed_at, unsubscribed_how";
+const COLUMNS: &str = "id, email, name, role, status, token, created_at, confirmed_at, unsubscribed_at, unsubscribed_how, timezone, paused_until, unsubscribe_reason";
 
 /// The one subscriber matching `condition` (SQL with one parameter).
 pub(super) fn select_subscriber(
@@ -56,6 +63,9 @@ fn from_row(row: &Row<'_>) -> rusqlite::Result<Subscriber> {
         confirmed_at: row.get(7)?,
         unsubscribed_at: row.get(8)?,
         unsubscribed_how: row.get(9)?,
+        timezone: row.get(10)?,
+        paused_until: row.get(11)?,
+        unsubscribe_reason: row.get(12)?,
     })
 }
 
@@ -97,6 +107,10 @@ pub struct ImportRow {
     pub created_at: Option<Timestamp>,
     pub confirmed_at: Option<Timestamp>,
     pub unsubscribed_at: Option<Timestamp>,
+    /// An IANA zone name, checked.
+    pub timezone: Option<String>,
+    /// `YYYY-MM-DD`, checked.
+    pub paused_until: Option<String>,
 }
 
 /// A row that was not imported, and why.
@@ -320,8 +334,8 @@ impl Store {
         let mut outcome = ImportOutcome::default();
         {
             let mut insert = tx.prepare(
-                "INSERT INTO subscribers (email, email_key, name, role, status, token, created_at, confirmed_at, unsubscribed_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                "INSERT INTO subscribers (email, email_key, name, role, status, token, created_at, confirmed_at, unsubscribed_at, timezone, paused_until)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
                  ON CONFLICT (email_key) DO NOTHING",
             )?;
             let mut find = tx.prepare("SELECT id FROM subscribers WHERE email_key = ?1")?;
@@ -349,6 +363,8 @@ impl Store {
                     confirmed_at,
                     row.unsubscribed_at
                         .or((row.status == Status::Unsubscribed).then_some(now)),
+                    row.timezone,
+                    row.paused_until,
                 ])?;
                 if changed == 1 {
                     lines.push(row.line);
@@ -399,6 +415,8 @@ mod tests {
             created_at: None,
             confirmed_at: None,
             unsubscribed_at: None,
+            timezone: None,
+            paused_until: None,
         }
     }
 

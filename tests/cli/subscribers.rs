@@ -375,7 +375,8 @@ fn commands_that_only_read_never_create_the_database() {
     let site = Site::new();
     site.write("one.csv", "email\nada@example.com\n");
     site.write("no_email.csv", "name\nAda\n");
-    let header = "email,name,role,status,created_at,confirmed_at,unsubscribed_at\n";
+    let header =
+        "email,name,role,status,created_at,confirmed_at,unsubscribed_at,timezone,paused_until\n";
     let cases: &[Case] = &[
         (
             &["subscribers", "list"],
@@ -698,6 +699,9 @@ fn list_json_is_an_array_of_objects_with_exactly_the_public_keys() {
         "created_at",
         "confirmed_at",
         "unsubscribed_at",
+        "timezone",
+        "paused_until",
+        "unsubscribe_reason",
     ];
     let is_time = |v: &Value| {
         v.as_str()
@@ -726,6 +730,7 @@ fn list_json_is_an_array_of_objects_with_exactly_the_public_keys() {
         serde_json::json!({
             "email": "ada@example.com", "name": "Ada Lovelace", "role": "executive",
             "status": "active", "created_at": NOW, "confirmed_at": NOW, "unsubscribed_at": null,
+            "timezone": null, "paused_until": null, "unsubscribe_reason": null,
         })
     );
     assert_eq!(
@@ -733,6 +738,7 @@ fn list_json_is_an_array_of_objects_with_exactly_the_public_keys() {
         serde_json::json!({
             "email": "bob@example.com", "name": null, "role": null, "status": "pending",
             "created_at": "2026-11-30T08:15:00Z", "confirmed_at": null, "unsubscribed_at": null,
+            "timezone": null, "paused_until": null, "unsubscribe_reason": null,
         })
     );
     assert_eq!(
@@ -740,6 +746,7 @@ fn list_json_is_an_array_of_objects_with_exactly_the_public_keys() {
         serde_json::json!({
             "email": "carl@example.com", "name": null, "role": "technical_lead",
             "status": "unsubscribed", "created_at": NOW, "confirmed_at": NOW, "unsubscribed_at": NOW,
+            "timezone": null, "paused_until": null, "unsubscribe_reason": null,
         })
     );
     // `export --format json` is the same document.
@@ -753,18 +760,18 @@ fn list_json_is_an_array_of_objects_with_exactly_the_public_keys() {
 fn list_csv_has_a_header_row_and_one_row_per_subscriber() {
     let site = three_subscribers();
     let csv = "\
-email,name,role,status,created_at,confirmed_at,unsubscribed_at
-ada@example.com,Ada Lovelace,executive,active,2026-11-29T12:00:00Z,2026-11-29T12:00:00Z,
-bob@example.com,,,pending,2026-11-30T08:15:00Z,,
-carl@example.com,,technical_lead,unsubscribed,2026-11-29T12:00:00Z,2026-11-29T12:00:00Z,2026-11-29T12:00:00Z
+email,name,role,status,created_at,confirmed_at,unsubscribed_at,timezone,paused_until
+ada@example.com,Ada Lovelace,executive,active,2026-11-29T12:00:00Z,2026-11-29T12:00:00Z,,,
+bob@example.com,,,pending,2026-11-30T08:15:00Z,,,,
+carl@example.com,,technical_lead,unsubscribed,2026-11-29T12:00:00Z,2026-11-29T12:00:00Z,2026-11-29T12:00:00Z,,
 ";
     assert_eq!(ok(&site, &["subscribers", "list", "--format", "csv"]), csv);
     assert_eq!(ok(&site, &["subscribers", "export"]), csv);
     assert_eq!(
         ok(&site, &["subscribers", "export", "--status", "pending"]),
         "\
-email,name,role,status,created_at,confirmed_at,unsubscribed_at
-bob@example.com,,,pending,2026-11-30T08:15:00Z,,
+email,name,role,status,created_at,confirmed_at,unsubscribed_at,timezone,paused_until
+bob@example.com,,,pending,2026-11-30T08:15:00Z,,,,
 "
     );
 }
@@ -791,10 +798,10 @@ fn a_csv_with_a_bom_crlf_quoted_commas_and_a_trailing_blank_line_imports_every_r
     assert_eq!(
         ok(&site, &["subscribers", "export"]),
         "\
-email,name,role,status,created_at,confirmed_at,unsubscribed_at
-ada@example.com,\"Lovelace, Ada\",executive,active,2026-11-29T12:00:00Z,2026-11-29T12:00:00Z,
-grace@example.com,\"Hopper, Grace \"\"Amazing\"\"\",technical_lead,active,2026-11-29T12:00:00Z,2026-11-29T12:00:00Z,
-carl@example.com,,,active,2026-11-29T12:00:00Z,2026-11-29T12:00:00Z,
+email,name,role,status,created_at,confirmed_at,unsubscribed_at,timezone,paused_until
+ada@example.com,\"Lovelace, Ada\",executive,active,2026-11-29T12:00:00Z,2026-11-29T12:00:00Z,,,
+grace@example.com,\"Hopper, Grace \"\"Amazing\"\"\",technical_lead,active,2026-11-29T12:00:00Z,2026-11-29T12:00:00Z,,,
+carl@example.com,,,active,2026-11-29T12:00:00Z,2026-11-29T12:00:00Z,,,
 "
     );
 }

@@ -62,7 +62,7 @@ pub async fn issue(State(state): State<Arc<AppState>>, Path(week): Path<String>)
     let rendered =
         IssueView::new(newsletter, &state.glossary, &frozen.selection).and_then(|mut view| {
             view.frozen_subject = Some(frozen.subject.clone());
-            let links = Links::new(newsletter, &view.issue.week, String::new());
+            let links = Links::new(newsletter, &view.issue.week, None);
             state.templates.render_issue(&view, None, &links)
         });
     match rendered {

@@ -3,5 +3,6 @@
 
 pub mod archive;
 pub mod optin;
+pub mod preferences;
 pub mod unsubscribe;
 pub mod webhooks;

@@ -13,7 +13,7 @@ use axum::response::Response;
 
 use crate::http::state::{AppState, mask};
 use crate::status::Status;
-use crate::store::How;
+use crate::store::{How, Reason};
 use crate::timestamp::Timestamp;
 
 pub async fn page(State(state): State<Arc<AppState>>, Path(token): Path<String>) -> Response {
@@ -38,8 +38,10 @@ pub async fn page(State(state): State<Arc<AppState>>, Path(token): Path<String>)
 }
 
 /// RFC 8058: a mail provider POSTs `List-Unsubscribe=One-Click`, with no
-/// cookie and nothing else; the page's button posts an empty form. Both
-/// unsubscribe, every time, whatever the body says.
+/// cookie and nothing else; the page's button posts an empty form, and
+/// the preferences page `reason` and `reason_text`. All unsubscribe; a
+/// reason that is not one of the list, or a text over 500 characters, is
+/// a 422 with nothing changed.
 pub async fn unsubscribe(
     State(state): State<Arc<AppState>>,
     Path(token): Path<String>,
@@ -51,8 +53,30 @@ pub async fn unsubscribe(
     } else {
         How::Page
     };
+    let (mut code, mut text) = (String::new(), String::new());
+    for (key, value) in url::form_urlencoded::parse(&body) {
+        match key.as_ref() {
+            "reason" => code = value.into_owned(),
+            "reason_text" => text = value.into_owned(),
+            _ => {}
+        }
+    }
+    let reason = match Reason::parse(&code, &text) {
+        Ok(reason) => reason,
+        Err(error) => {
+            return state.page(StatusCode::UNPROCESSABLE_ENTITY, "web/error.html", |ctx| {
+                ctx.insert("message", &format!("Nothing was changed: {error}."));
+            });
+        }
+    };
     let result = state
-        .db(move |store| store.unsubscribe_token(&token, how, now))
+        .db(move |store| {
+            let email = store.unsubscribe_token(&token, how, now)?;
+            if let (Some(_), Some(reason)) = (&email, &reason) {
+                store.set_unsubscribe_reason(&token, reason)?;
+            }
+            Ok(email)
+        })
         .await;
     match result {
         Ok(Some(email)) => state.page(StatusCode::OK, "web/unsubscribed.html", |ctx| {

@@ -8,6 +8,7 @@
 
 mod check_relays;
 mod failover;
+mod local_time;
 mod pipelining;
 mod relays;
 
