@@ -160,6 +160,72 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::address::SubscriberEmail;
+    use crate::select::Selection;
+
+    fn frozen(store: &mut Store, week: &str) -> u64 {
+        let selection = Selection {
+            week: week.parse().unwrap(),
+            featured: "tokens".into(),
+            new_terms: vec![],
+        };
+        let now = "2026-12-01T12:00:00Z"
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap();
+        store
+            .freeze(&selection, "Subject", now.into())
+            .unwrap()
+            .queued_now
+    }
+
+    #[test]
+    fn a_paused_reader_is_not_queued_before_the_pause_ends_and_is_after() {
+        let mut store = Store::in_memory().unwrap();
+        let now = "2026-12-01T12:00:00Z"
+            .parse::<chrono::DateTime<chrono::Utc>>()
+            .unwrap();
+        for who in ["ada@example.com", "bob@example.com"] {
+            let e = SubscriberEmail::parse(who).unwrap();
+            store.subscribe(&e, None, None, false, now.into()).unwrap();
+        }
+        let ada = store
+            .subscriber_by_email(&SubscriberEmail::parse("ada@example.com").unwrap())
+            .unwrap()
+            .unwrap();
+        // Paused on Wednesday 2026-12-02 for one week: until 2026-12-09.
+        let today = NaiveDate::from_ymd_opt(2026, 12, 2).unwrap();
+        let prefs = Preferences {
+            role: Some(Role::Executive),
+            timezone: Some(chrono_tz::Tz::Europe__Paris),
+            paused_until: Pause::Weeks(1).until(today),
+        };
+        let saved = store
+            .set_preferences(ada.token.as_str(), &prefs)
+            .unwrap()
+            .unwrap();
+        assert_eq!(saved.paused_until.as_deref(), Some("2026-12-09"));
+        assert_eq!(saved.timezone.as_deref(), Some("Europe/Paris"));
+        assert_eq!(saved.role, Some(Role::Executive));
+        // The issue of Sunday 2026-12-06 skips her; that of 12-13 does not.
+        assert_eq!(frozen(&mut store, "2026-W49"), 1);
+        assert_eq!(frozen(&mut store, "2026-W50"), 2);
+        // Resuming clears the pause.
+        let resumed = Preferences {
+            paused_until: Pause::None.until(today),
+            ..prefs
+        };
+        let saved = store
+            .set_preferences(ada.token.as_str(), &resumed)
+            .unwrap()
+            .unwrap();
+        assert_eq!(saved.paused_until, None);
+        assert!(
+            store
+                .set_preferences("no-such-token", &resumed)
+                .unwrap()
+                .is_none()
+        );
+    }
 
     #[test]
     fn pauses_are_the_offered_choices_and_end_whole_weeks_later() {

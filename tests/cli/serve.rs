@@ -1312,3 +1312,168 @@ fn mail_token(text: &str) -> String {
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .collect()
 }
+
+// ---------------------------------------------------------- preferences --
+
+/// A subscriber's role, time zone, pause and leaving reason, read back.
+fn preferences_of(
+    web: &Web,
+    email: &str,
+) -> (
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+) {
+    web.db()
+        .query_row(
+            "SELECT role, timezone, paused_until, unsubscribe_reason FROM subscribers WHERE email = ?1",
+            [email],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+        )
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_preferences_page_saves_role_zone_and_pause_and_a_get_changes_nothing() {
+    let web = Web::new();
+    let email = "serve-prefs@example.com";
+    let token = web.active(email).await;
+    let path = format!("/digest/preferences/{token}");
+    let page = web.get(&path).await;
+    page.assert_status(StatusCode::OK)
+        .assert_contains("<h1>Your preferences</h1>")
+        .assert_contains("s***@example.com")
+        .assert_contains(&format!(
+            "<form method=\"post\" action=\"{PUBLIC_URL}/preferences/{token}\">"
+        ))
+        .assert_contains(&format!(
+            "<form method=\"post\" action=\"{PUBLIC_URL}/unsubscribe/{token}\">"
+        ))
+        .assert_contains("<option value=\"Europe/Paris\">")
+        .assert_no_store();
+    assert!(!page.body.contains(email));
+    assert_eq!(preferences_of(&web, email), (None, None, None, None));
+
+    let saved = web
+        .post(
+            &path,
+            Some(FORM),
+            form(&[
+                ("role", "business_owner"),
+                ("timezone", "America/Los_Angeles"),
+                ("pause", "4"),
+            ]),
+            peer(1),
+            None,
+        )
+        .await;
+    saved
+        .assert_status(StatusCode::OK)
+        .assert_contains("Saved. Business owner; issues timed for America/Los_Angeles.")
+        .assert_contains("<option value=\"business_owner\" selected>")
+        .assert_no_store();
+    let (role, zone, paused, _) = preferences_of(&web, email);
+    assert_eq!(
+        (role.as_deref(), zone.as_deref()),
+        (Some("business_owner"), Some("America/Los_Angeles"))
+    );
+    let until = chrono::NaiveDate::parse_from_str(paused.as_deref().unwrap(), "%Y-%m-%d").unwrap();
+    let days = (until - Utc::now().date_naive()).num_days();
+    assert!((27..=29).contains(&days), "paused until {until}");
+    saved.assert_contains(&format!("Paused until {until}"));
+
+    // `none` resumes; an empty role is a plain reader again.
+    web.post(
+        &path,
+        Some(FORM),
+        form(&[("role", ""), ("timezone", ""), ("pause", "none")]),
+        peer(1),
+        None,
+    )
+    .await
+    .assert_status(StatusCode::OK);
+    assert_eq!(preferences_of(&web, email), (None, None, None, None));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn bad_preferences_and_reasons_are_422_and_unknown_tokens_404_with_nothing_changed() {
+    let web = Web::new();
+    let email = "serve-prefs-bad@example.com";
+    let token = web.active(email).await;
+    let path = format!("/digest/preferences/{token}");
+    let bad_zone = web
+        .post(
+            &path,
+            Some(FORM),
+            form(&[("timezone", "Mars/Olympus"), ("pause", "none")]),
+            peer(1),
+            None,
+        )
+        .await;
+    bad_zone
+        .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+        .assert_contains("is not a time zone")
+        .assert_no_store();
+    for fields in [[("pause", "3")], [("role", "boss")]] {
+        web.post(&path, Some(FORM), form(&fields), peer(1), None)
+            .await
+            .assert_status(StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    assert_eq!(preferences_of(&web, email), (None, None, None, None));
+
+    // A tampered token: the same 404 as any unknown one, for GET and POST.
+    let mut tampered = token.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    let unknown = web.get(&format!("/digest/preferences/{tampered}")).await;
+    unknown
+        .assert_status(StatusCode::NOT_FOUND)
+        .assert_no_store();
+    let other = web.get("/digest/unsubscribe/zz-not-a-token").await;
+    assert_eq!(unknown.body, other.body);
+    web.post(
+        &format!("/digest/preferences/{tampered}"),
+        Some(FORM),
+        form(&[("role", "executive")]),
+        peer(1),
+        None,
+    )
+    .await
+    .assert_status(StatusCode::NOT_FOUND);
+
+    // A reason that is not offered, or 10,000 characters of text, leaves
+    // the reader subscribed.
+    let unsubscribe = format!("/digest/unsubscribe/{token}");
+    let long = "x".repeat(10_000);
+    for fields in [
+        vec![("reason", "spam")],
+        vec![("reason", "other"), ("reason_text", long.as_str())],
+    ] {
+        web.post(&unsubscribe, Some(FORM), form(&fields), peer(1), None)
+            .await
+            .assert_status(StatusCode::UNPROCESSABLE_ENTITY)
+            .assert_contains("Nothing was changed");
+    }
+    assert_eq!(web.row(email).unwrap().status, "active");
+
+    // A reason from the list, with words, is kept with the unsubscribe.
+    web.post(
+        &unsubscribe,
+        Some(FORM),
+        form(&[
+            ("reason", "too-long"),
+            ("reason_text", "Lovely, but\r\nI read the archive"),
+        ]),
+        peer(1),
+        None,
+    )
+    .await
+    .assert_status(StatusCode::OK)
+    .assert_contains("<h1>You're unsubscribed</h1>");
+    assert_eq!(web.row(email).unwrap().status, "unsubscribed");
+    assert_eq!(
+        preferences_of(&web, email).3.as_deref(),
+        Some("too-long: Lovely, but  I read the archive")
+    );
+}

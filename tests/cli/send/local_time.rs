@@ -117,6 +117,11 @@ fn a_reader_who_changes_zone_after_being_queued_is_sent_by_the_new_one() {
         "{}",
         moved.stdout
     );
+    let shown = run(&site, &["subscribers", "show", LOS_ANGELES]);
+    assert!(
+        shown.stdout.contains("  timezone    Pacific/Kiritimati\n"),
+        "{shown:#?}"
+    );
     let evening = send_at(&site, "2026-11-28T18:30:00Z");
     assert_eq!(evening["sent"], 2);
     assert_eq!(mailed(&smtp), [KIRITIMATI, LOS_ANGELES]);
