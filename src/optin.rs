@@ -37,3 +37,31 @@ pub async fn send_confirmation<T: Transport>(
     let lanes = crate::send::Lane::only(transport, &settings);
     crate::send::send_one(&message, lanes, settings, clock).await
 }
+
+/// Send the welcome email to a reader who has just confirmed; the
+/// server's reply, or why it was not accepted.
+#[allow(clippy::too_many_arguments)]
+pub async fn send_welcome<T: Transport>(
+    config: &Config,
+    templates: &Templates,
+    dkim: Option<&DkimConfig>,
+    email: &str,
+    name: Option<&str>,
+    token: &Token,
+    latest: Option<&crate::mail::Latest>,
+    transport: T,
+    clock: Clock,
+) -> anyhow::Result<String> {
+    let message = crate::mail::welcome(
+        &config.newsletter,
+        templates,
+        email,
+        name,
+        token.as_str(),
+        latest,
+        dkim,
+    )?;
+    let settings = Settings::for_one(&config.send);
+    let lanes = crate::send::Lane::only(transport, &settings);
+    crate::send::send_one(&message, lanes, settings, clock).await
+}

@@ -398,6 +398,71 @@ pub fn confirmation(
     Ok(message)
 }
 
+/// The latest sent issue, as the welcome email links to it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Latest {
+    pub subject: String,
+    /// Its web version.
+    pub url: String,
+}
+
+/// The welcome email sent once a subscription is confirmed: what the
+/// digest is and when it comes, the latest issue (or that the first comes
+/// on Sunday), and the reader's preferences and unsubscribe links.
+pub fn welcome(
+    newsletter: &Newsletter,
+    templates: &Templates,
+    to_email: &str,
+    to_name: Option<&str>,
+    token: &str,
+    latest: Option<&Latest>,
+    dkim: Option<&DkimConfig>,
+) -> anyhow::Result<Message> {
+    let mut ctx = tera::Context::new();
+    ctx.insert(
+        "newsletter",
+        &crate::render::NewsletterView::from(newsletter),
+    );
+    ctx.insert("name", &to_name);
+    ctx.insert("latest", &latest);
+    let unsubscribe_url = newsletter.public_url.unsubscribe(token);
+    ctx.insert("preferences_url", &newsletter.public_url.preferences(token));
+    ctx.insert("unsubscribe_url", &unsubscribe_url);
+    let text = crate::render::tidy_text(&templates.render("welcome.txt", &ctx)?);
+    let html = crate::render::inline_css(&templates.render("welcome.html", &ctx)?)?;
+    let address = to_email
+        .parse()
+        .with_context(|| format!("{to_email} is not a valid address"))?;
+    let domain = newsletter.from.email.domain().to_ascii_lowercase();
+    let mut builder = Message::builder()
+        .from(newsletter.from.clone())
+        .to(Mailbox::new(to_name.map(display_name), address))
+        .subject(format!("Welcome to {}", newsletter.name))
+        .message_id(Some(format!(
+            "<welcome.{}@{domain}>",
+            crate::token::random_id()?
+        )));
+    if let Some(reply_to) = &newsletter.reply_to {
+        builder = builder.reply_to(reply_to.clone());
+    }
+    let mut message = builder
+        .multipart(MultiPart::alternative_plain_html(text, html))
+        .context("building the welcome mail failed")?;
+    let headers = message.headers_mut();
+    headers.insert_raw(HeaderValue::new(
+        HeaderName::new_from_ascii_str("List-Unsubscribe"),
+        format!("<{unsubscribe_url}>"),
+    ));
+    headers.insert_raw(HeaderValue::new(
+        HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+        "List-Unsubscribe=One-Click".to_string(),
+    ));
+    if let Some(dkim) = dkim {
+        message.sign(dkim);
+    }
+    Ok(message)
+}
+
 /// A name as a `To:` display name: a control character (a line break
 /// from a database edited by hand) becomes a space, so it can neither
 /// break the header nor stop the message from being built.

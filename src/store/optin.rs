@@ -182,6 +182,55 @@ impl Store {
         }
     }
 
+    /// The welcome email is to go to the subscriber confirmed with
+    /// `confirm_token`: claims it, so that it goes once. `None` when it
+    /// went before (or the token is unknown). Their email, name and token.
+    pub fn claim_welcome(
+        &mut self,
+        confirm_token: &str,
+        now: DateTime<Utc>,
+    ) -> anyhow::Result<Option<(String, Option<String>, Token)>> {
+        let claimed = self.conn.execute(
+            "UPDATE subscribers SET welcomed_at = ?2
+             WHERE confirm_token = ?1 AND status = 'active' AND welcomed_at IS NULL",
+            params![confirm_token, Timestamp::from(now)],
+        )?;
+        if claimed == 0 {
+            return Ok(None);
+        }
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT email, name, token FROM subscribers WHERE confirm_token = ?1",
+                [confirm_token],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .optional()?)
+    }
+
+    /// The welcome email could not be sent: it may be tried again.
+    pub fn welcome_not_sent(&mut self, token: &Token) -> anyhow::Result<()> {
+        self.conn.execute(
+            "UPDATE subscribers SET welcomed_at = NULL WHERE token = ?1",
+            [token.as_str()],
+        )?;
+        Ok(())
+    }
+
+    /// The newest issue that has gone out to someone: week and subject.
+    pub fn latest_sent_issue(&self) -> anyhow::Result<Option<(String, String)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT week, subject FROM issues i
+                 WHERE EXISTS (SELECT 1 FROM deliveries d WHERE d.issue = i.week AND d.status = 'sent')
+                 ORDER BY week DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
     /// Unsubscribe by the token in a link. `None` for an unknown token.
     pub fn unsubscribe_token(
         &mut self,

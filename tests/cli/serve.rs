@@ -407,6 +407,15 @@ fn mails_to(address: &str) -> Vec<Mail> {
         .collect()
 }
 
+/// The confirmation mails to `address` (a confirmed reader also gets a
+/// welcome).
+fn confirmations_to(address: &str) -> Vec<Mail> {
+    mails_to(address)
+        .into_iter()
+        .filter(|m| m.subject == SUBJECT)
+        .collect()
+}
+
 /// The one confirmation mail to `address`, carrying the link to `token`.
 fn assert_one_confirmation(address: &str, token: &str) -> Mail {
     let mut mails = mails_to(address);
@@ -487,7 +496,7 @@ async fn the_answer_is_the_same_for_new_pending_and_active_addresses_and_one_mai
     let pending = "serve-same-pending@example.com";
     let active = "serve-same-active@example.com";
     web.active(active).await;
-    assert_eq!(mails_to(active).len(), 1);
+    assert_eq!(confirmations_to(active).len(), 1);
 
     let new = web.subscribe(&[("email", pending)]).await;
     assert_eq!(mails_to(pending).len(), 1);
@@ -519,7 +528,8 @@ async fn the_answer_is_the_same_for_new_pending_and_active_addresses_and_one_mai
         1,
         "a pending address within 10 minutes gets no second mail"
     );
-    assert_eq!(mails_to(active).len(), 1, "an active address gets no mail");
+    // Its confirmation and its welcome, from when it joined; nothing since.
+    assert_eq!(mails_to(active).len(), 2, "an active address gets no mail");
     assert_eq!(web.row(active).unwrap().status, "active");
     let row = web.row(pending).unwrap();
     assert_eq!(row.status, "pending");
@@ -566,7 +576,7 @@ async fn an_unsubscribed_address_posted_again_becomes_pending_and_gets_a_confirm
     let row = web.row(email).unwrap();
     assert_eq!(row.status, "pending");
     assert_eq!(row.unsubscribed_at, None);
-    let mails = mails_to(email);
+    let mails = confirmations_to(email);
     assert_eq!(mails.len(), 2, "{mails:#?}");
     let confirm = row.confirm_token.unwrap();
     // Both mails go out in the background: either may arrive first.
@@ -1475,5 +1485,69 @@ async fn bad_preferences_and_reasons_are_422_and_unknown_tokens_404_with_nothing
     assert_eq!(
         preferences_of(&web, email).3.as_deref(),
         Some("too-long: Lovely, but  I read the archive")
+    );
+}
+
+// -------------------------------------------------------------- welcome --
+
+#[tokio::test(flavor = "multi_thread")]
+async fn confirming_sends_one_welcome_with_the_latest_issue_and_the_readers_links() {
+    let web = Web::new();
+    // Someone reads it already; the issue goes out to them.
+    web.active("serve-welcome-early@example.com").await;
+    web.send("2026-W47", "Issue forty-seven", "tokens", true);
+    let email = "serve-welcome@example.com";
+    let token = web.active(email).await;
+    let welcomes = |mails: Vec<Mail>| -> Vec<Mail> {
+        mails
+            .into_iter()
+            .filter(|m| m.subject == "Welcome to The AI Glossary Weekly")
+            .collect()
+    };
+    let got = welcomes(mails_to(email));
+    assert_eq!(got.len(), 1, "{got:#?}");
+    let mail = &got[0];
+    for link in [
+        format!("{PUBLIC_URL}/archive/2026-W47"),
+        format!("{PUBLIC_URL}/preferences/{token}"),
+        format!("{PUBLIC_URL}/unsubscribe/{token}"),
+    ] {
+        assert!(mail.text.contains(&link), "{link} not in\n{}", mail.text);
+        assert!(
+            mail.html.contains(&format!("href=\"{link}\"")),
+            "{link} not in\n{}",
+            mail.html
+        );
+    }
+    assert!(mail.text.contains("\"Issue forty-seven\""), "{}", mail.text);
+    // Opening the link again confirms nothing new and sends nothing.
+    let confirm: Option<String> = web
+        .db()
+        .query_row(
+            "SELECT confirm_token FROM subscribers WHERE email = ?1",
+            [email],
+            |r| r.get(0),
+        )
+        .unwrap();
+    web.get(&format!("/digest/confirm/{}", confirm.unwrap()))
+        .await
+        .assert_status(StatusCode::OK);
+    assert_eq!(welcomes(mails_to(email)).len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn before_the_first_issue_the_welcome_says_it_comes_on_sunday() {
+    let web = Web::new();
+    let email = "serve-welcome-first@example.com";
+    web.active(email).await;
+    let got: Vec<Mail> = mails_to(email)
+        .into_iter()
+        .filter(|m| m.subject.starts_with("Welcome to "))
+        .collect();
+    assert_eq!(got.len(), 1, "{got:#?}");
+    assert!(
+        got[0].text.contains("The first issue arrives on Sunday."),
+        "{}",
+        got[0].text
     );
 }

@@ -124,6 +124,52 @@ pub async fn subscribe(
     }
 }
 
+/// The welcome email, once per subscriber: claimed first, released again
+/// when it could not be sent.
+async fn welcome(state: &AppState, confirm_token: String) {
+    let now = state.clock.now();
+    let claimed = state
+        .db(move |store| {
+            let Some(who) = store.claim_welcome(&confirm_token, now)? else {
+                return Ok(None);
+            };
+            Ok(Some((who, store.latest_sent_issue()?)))
+        })
+        .await;
+    let ((email, name, token), latest) = match claimed {
+        Ok(Some(claimed)) => claimed,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::error!("the welcome mail could not be prepared: {e:#}");
+            return;
+        }
+    };
+    let public = &state.config.newsletter.public_url;
+    let latest = latest.map(|(week, subject)| crate::mail::Latest {
+        url: public.archive_issue(&week),
+        subject,
+    });
+    let sent = crate::optin::send_welcome(
+        &state.config,
+        &state.templates,
+        state.dkim.as_ref(),
+        &email,
+        name.as_deref(),
+        &token,
+        latest.as_ref(),
+        state.transport.clone(),
+        state.clock,
+    )
+    .await;
+    if let Err(e) = sent {
+        tracing::error!(
+            "the welcome mail to {} could not be sent: {e:#}",
+            mask(&email)
+        );
+        let _ = state.db(move |store| store.welcome_not_sent(&token)).await;
+    }
+}
+
 async fn send_confirmation(
     state: &AppState,
     email: &str,
@@ -145,9 +191,18 @@ async fn send_confirmation(
 
 pub async fn confirm(State(state): State<Arc<AppState>>, Path(token): Path<String>) -> Response {
     let (now, expiry) = (state.clock.now(), state.expiry());
-    let result = state
-        .db(move |store| store.confirm(&token, now, expiry))
-        .await;
+    let result = {
+        let token = token.clone();
+        state
+            .db(move |store| store.confirm(&token, now, expiry))
+            .await
+    };
+    if let Ok(Confirmed::Now { .. }) = &result {
+        // In the background, like the confirmation mail; whatever becomes
+        // of it, the subscription stays confirmed.
+        let state = state.clone();
+        tokio::spawn(async move { welcome(&state, token).await });
+    }
     match result {
         Ok(Confirmed::Now { email } | Confirmed::Already { email }) => {
             state.page(StatusCode::OK, "web/confirmed.html", |ctx| {
