@@ -12,6 +12,7 @@
 //! | `missing_pynacl` | `python3 -c 'import nacl'` fails |
 //! | `missing_html_validate` | `target/test-tools/node_modules/.bin/html-validate` |
 //! | `missing_flufl` | `python3 -c 'import flufl.bounce'` fails |
+//! | `missing_feedparser` | `python3 -c 'import feedparser'` fails |
 //! | `missing_postfix` | `/usr/sbin/postfix` |
 //! | `missing_dovecot` | `/usr/sbin/dovecot` |
 //!
@@ -29,13 +30,14 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-const CFGS: [&str; 8] = [
+const CFGS: [&str; 9] = [
     "missing_chromium",
     "missing_spamassassin",
     "missing_dkimpy",
     "missing_pynacl",
     "missing_html_validate",
     "missing_flufl",
+    "missing_feedparser",
     "missing_postfix",
     "missing_dovecot",
 ];
@@ -53,7 +55,7 @@ fn main() {
     }
 
     let root = PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let (dkim, nacl, flufl) = python_modules();
+    let [dkim, nacl, flufl, feedparser] = python_modules();
     let present = [
         Path::new("/usr/bin/chromium").exists() && Path::new("/usr/bin/chromedriver").exists(),
         on_path("spamassassin"),
@@ -62,6 +64,7 @@ fn main() {
         root.join("target/test-tools/node_modules/.bin/html-validate")
             .exists(),
         flufl,
+        feedparser,
         Path::new("/usr/sbin/postfix").exists(),
         Path::new("/usr/sbin/dovecot").exists(),
     ];
@@ -77,33 +80,39 @@ fn on_path(name: &str) -> bool {
         .is_some_and(|path| env::split_paths(&path).any(|dir| dir.join(name).is_file()))
 }
 
-/// Whether python3 can import `dkim`, `nacl` and `flufl.bounce`, in one
-/// run of python3.
-fn python_modules() -> (bool, bool, bool) {
+/// The Python modules the tests use, as independent checkers.
+const PYTHON_MODULES: [&str; 4] = ["dkim", "nacl", "flufl.bounce", "feedparser"];
+
+/// Whether python3 can import each of [`PYTHON_MODULES`], in one run of
+/// python3.
+fn python_modules() -> [bool; 4] {
+    let names = PYTHON_MODULES
+        .iter()
+        .map(|m| format!("'{m}'"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let script = format!(
+        "import importlib.util as u\n\
+         def has(m):\n\
+         \x20   try: return u.find_spec(m) is not None\n\
+         \x20   except ImportError: return False\n\
+         print(*(has(m) for m in ({names},)))"
+    );
     let out = Command::new("python3")
-        .args([
-            "-c",
-            "import importlib.util as u\n\
-             def has(m):\n\
-             \x20   try: return u.find_spec(m) is not None\n\
-             \x20   except ImportError: return False\n\
-             print(*(has(m) for m in ('dkim', 'nacl', 'flufl.bounce')))",
-        ])
+        .args(["-c", &script])
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .output();
-    match out {
-        Ok(out) if out.status.success() => {
-            let text = String::from_utf8_lossy(&out.stdout);
-            let mut answers = text.split_whitespace().map(|w| w == "True");
-            (
-                answers.next().unwrap_or(false),
-                answers.next().unwrap_or(false),
-                answers.next().unwrap_or(false),
-            )
+    let mut present = [false; PYTHON_MODULES.len()];
+    if let Ok(out) = out
+        && out.status.success()
+    {
+        let text = String::from_utf8_lossy(&out.stdout);
+        for (slot, word) in present.iter_mut().zip(text.split_whitespace()) {
+            *slot = word == "True";
         }
-        _ => (false, false, false),
     }
+    present
 }
 
 /// Write `$OUT_DIR/builtin_templates.rs`: `(name, include_str!(path))` for

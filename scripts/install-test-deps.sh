@@ -77,6 +77,14 @@ python_and_node() {
             || python3 -m pip install -q --break-system-packages flufl.bounce==6.0.0 atpublic==9.0.0
         installed=1
     fi
+    # feedparser reads the archive's Atom feed in the serve tests
+    # (tests/cli/serve.rs), as an independent parser.
+    if ! python3 -c 'import feedparser' >/dev/null 2>&1; then
+        echo "install-test-deps: installing feedparser (pip)" >&2
+        python3 -m pip install -q feedparser==6.0.11 sgmllib3k==1.0.0 \
+            || python3 -m pip install -q --break-system-packages feedparser==6.0.11 sgmllib3k==1.0.0
+        installed=1
+    fi
     # html-validate, into the build folder rather than globally.
     local tools
     tools="$root/target/test-tools"

@@ -17,6 +17,8 @@ pub mod route {
     pub const PREFERENCES: &str = "/preferences/{token}";
     pub const ARCHIVE: &str = "/archive";
     pub const ARCHIVE_ISSUE: &str = "/archive/{week}";
+    /// The archive as an Atom feed: the last sent issues, web versions.
+    pub const ARCHIVE_FEED: &str = "/archive.atom";
     pub const HEALTHZ: &str = "/healthz";
     /// `ses`, `postmark`, `mailgun` or `sendgrid`.
     pub const WEBHOOK: &str = "/webhooks/{provider}";
@@ -101,6 +103,10 @@ impl PublicUrl {
     pub fn archive_issue(&self, week: &str) -> String {
         self.at(route::ARCHIVE_ISSUE, week)
     }
+
+    pub fn archive_feed(&self) -> String {
+        self.at(route::ARCHIVE_FEED, "")
+    }
 }
 
 impl fmt::Display for PublicUrl {
@@ -134,6 +140,10 @@ mod tests {
             (
                 base.archive_issue("2026-W48"),
                 "https://glossary.example/digest/archive/2026-W48",
+            ),
+            (
+                base.archive_feed(),
+                "https://glossary.example/digest/archive.atom",
             ),
         ];
         for (got, want) in cases {

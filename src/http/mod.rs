@@ -60,6 +60,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             )
             .route(&format!("{p}{}", route::ARCHIVE), get(archive::archive))
             .route(&format!("{p}{}", route::ARCHIVE_ISSUE), get(archive::issue))
+            .route(&format!("{p}{}", route::ARCHIVE_FEED), get(archive::feed))
             .route(&format!("{p}{}", route::HEALTHZ), get(archive::healthz))
             .route(
                 &format!("{p}{}", route::WEBHOOK),

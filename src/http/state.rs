@@ -125,6 +125,8 @@ struct PageLinks {
     home: String,
     subscribe: String,
     archive: String,
+    /// The archive's Atom feed, which the archive pages advertise.
+    feed: String,
     site: String,
 }
 
@@ -135,6 +137,7 @@ impl PageLinks {
             home: public.home(),
             subscribe: public.subscribe(),
             archive: public.archive(),
+            feed: public.archive_feed(),
             site: state.config.newsletter.site_url.to_string(),
         }
     }

@@ -12,6 +12,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+pub mod feed;
 mod finish;
 mod view;
 

@@ -100,6 +100,9 @@ pub struct Links {
     pub web_version: String,
     pub archive: String,
     pub site: String,
+    /// The archive's Atom feed, advertised in the head of the web version;
+    /// empty in the email, where no client reads it.
+    pub feed: String,
 }
 
 impl Links {
@@ -114,6 +117,16 @@ impl Links {
             web_version: public.archive_issue(week),
             archive: public.archive(),
             site: newsletter.site_url.to_string(),
+            feed: String::new(),
+        }
+    }
+
+    /// The links of the web version of an issue: no unsubscribe link (it
+    /// would be someone's), and the feed advertised.
+    pub fn web(newsletter: &Newsletter, week: &str) -> Links {
+        Links {
+            feed: newsletter.public_url.archive_feed(),
+            ..Links::new(newsletter, week, None)
         }
     }
 }

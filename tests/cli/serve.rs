@@ -39,6 +39,8 @@ use super::support::{Site, fixture, output, shared_smtp};
 const PUBLIC_URL: &str = "https://glossary.example/digest";
 const SUBJECT: &str = "Confirm your subscription to The AI Glossary Weekly";
 const FORM: &str = "application/x-www-form-urlencoded";
+/// How the archive pages advertise the feed.
+const FEED_LINK: &str = "<link rel=\"alternate\" type=\"application/atom+xml\" title=\"The AI Glossary Weekly\" href=\"https://glossary.example/digest/archive.atom\">";
 
 /// A remote client (not loopback, so its X-Forwarded-For is not trusted).
 fn peer(last: u8) -> SocketAddr {
@@ -289,6 +291,23 @@ impl Web {
             )
             .optional()
             .unwrap()
+    }
+
+    /// Every subscriber's token and confirmation token: what no public
+    /// page may carry.
+    fn tokens(&self) -> Vec<String> {
+        let db = self.db();
+        let mut stmt = db
+            .prepare("SELECT token, confirm_token FROM subscribers")
+            .unwrap();
+        let rows: Vec<(String, Option<String>)> = stmt
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        rows.into_iter()
+            .flat_map(|(token, confirm)| std::iter::once(token).chain(confirm))
+            .collect()
     }
 
     fn subscriber_count(&self) -> i64 {
@@ -1002,13 +1021,30 @@ async fn the_archive_lists_the_sent_issues_newest_first() {
         .assert_contains(&format!(
             "<a href=\"{PUBLIC_URL}/archive/2026-W47\">Week 47: Tokens</a>"
         ))
-        .assert_contains("Sunday, 29 November 2026");
+        .assert_contains(
+            "<time datetime=\"2026-11-29\">2026-11-29</time> &middot; Featured: Embeddings",
+        )
+        .assert_contains(
+            "New: Retrieval-augmented generation (RAG), Pre-training, Fine-tuning</span>",
+        )
+        .assert_contains(
+            "<time datetime=\"2026-11-22\">2026-11-22</time> &middot; Featured: Tokens</span></li>",
+        )
+        .assert_contains(FEED_LINK)
+        .assert_contains(&format!(
+            "<a href=\"{PUBLIC_URL}/archive.atom\">Atom feed</a>"
+        ));
     let w48 = page.body.find("Week 48").unwrap();
     let w47 = page.body.find("Week 47").unwrap();
     assert!(w48 < w47, "newest first:\n{}", page.body);
     assert!(!page.body.contains("Week 49"), "{}", page.body);
     assert!(!page.body.contains("2026-W49"), "{}", page.body);
     assert_eq!(page.header(header::CACHE_CONTROL), None);
+    // Advertised in the head, where feed readers and browsers look.
+    let head = &page.body[..page.body.find("</head>").unwrap()];
+    assert!(head.contains(FEED_LINK), "{head}");
+    // Without an issue there is no list, but the feed is still there.
+    assert!(empty.body[..empty.body.find("</head>").unwrap()].contains(FEED_LINK));
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -1029,6 +1065,8 @@ async fn an_archived_issue_is_the_web_version_without_any_personal_link() {
         .assert_contains("Week 48: Embeddings")
         .assert_contains("Retrieval-augmented generation (RAG)")
         .assert_contains(&format!("<a href=\"{PUBLIC_URL}/\""));
+    let head = &page.body[..page.body.find("</head>").unwrap()];
+    assert!(head.contains(FEED_LINK), "{head}");
     assert_eq!(
         page.header(header::CONTENT_TYPE),
         Some("text/html; charset=utf-8")
@@ -1083,6 +1121,222 @@ async fn archive_weeks_that_are_unsent_unknown_or_garbage_are_404() {
         reply.assert_status(StatusCode::NOT_FOUND);
         assert_eq!(reply.body, unsent.body, "{week}");
     }
+}
+
+/// `body` as Python's feedparser reads it: whether it found the feed
+/// malformed (`bozo`), the feed's fields and each entry's, as JSON.
+fn feedparser(dir: &std::path::Path, body: &str) -> serde_json::Value {
+    const READ: &str = r#"
+import json, sys, feedparser
+with open(sys.argv[1], "rb") as f:
+    d = feedparser.parse(f.read())
+links = lambda o: [[l.get("rel"), l.get("type"), l.get("href")] for l in o.get("links", [])]
+print(json.dumps({
+    "bozo": bool(d.bozo),
+    "problem": str(d.get("bozo_exception", "")),
+    "version": d.version,
+    "title": d.feed.get("title"),
+    "id": d.feed.get("id"),
+    "updated": d.feed.get("updated"),
+    "author": d.feed.get("author"),
+    "links": links(d.feed),
+    "entries": [{
+        "title": e.get("title"),
+        "id": e.get("id"),
+        "link": e.get("link"),
+        "updated": e.get("updated"),
+        "links": links(e),
+        "content": [[c.type, c.value] for c in e.get("content", [])],
+    } for e in d.entries],
+}))
+"#;
+    let path = dir.join("archive.atom");
+    std::fs::write(&path, body).unwrap();
+    let out = std::process::Command::new("python3")
+        .args(["-c", READ])
+        .arg(&path)
+        .stdin(Stdio::null())
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "feedparser failed (run scripts/install-test-deps.sh):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON from the script")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[cfg_attr(
+    missing_feedparser,
+    ignore = "feedparser not installed: run scripts/install-test-deps.sh"
+)]
+async fn the_feed_holds_the_sent_issues_newest_first_as_feedparser_reads_them() {
+    let web = Web::new();
+    let empty = web.get("/digest/archive.atom").await;
+    empty.assert_status(StatusCode::OK);
+    let read = feedparser(web.dir.path(), &empty.body);
+    assert_eq!(read["bozo"], false, "{read:#}\n{}", empty.body);
+    assert_eq!(read["version"], "atom10");
+    assert_eq!(read["entries"], serde_json::json!([]));
+    assert_eq!(read["updated"], "1970-01-01T00:00:00Z", "{read:#}");
+
+    web.active("serve-feed@example.com").await;
+    let w47 = r#"Week 47: Tokens & "quotes" <b>not bold</b>"#;
+    let w48 = "Week 48: Embeddings, it's <here> & now";
+    web.send("2026-W47", w47, "tokens", true);
+    web.send("2026-W48", w48, "embeddings", true);
+    web.send("2026-W49", "Week 49: not sent yet", "rag", false);
+    let reply = web.get("/digest/archive.atom").await;
+    reply.assert_status(StatusCode::OK);
+    let read = feedparser(web.dir.path(), &reply.body);
+    assert_eq!(read["bozo"], false, "{read:#}\n{}", reply.body);
+    assert_eq!(read["version"], "atom10");
+    assert_eq!(read["title"], "The AI Glossary Weekly");
+    assert_eq!(read["author"], "The AI Glossary Weekly");
+    assert_eq!(read["id"], format!("{PUBLIC_URL}/archive"));
+    assert_eq!(
+        read["links"],
+        serde_json::json!([
+            [
+                "self",
+                "application/atom+xml",
+                format!("{PUBLIC_URL}/archive.atom")
+            ],
+            ["alternate", "text/html", format!("{PUBLIC_URL}/archive")],
+        ])
+    );
+    let entries = read["entries"].as_array().unwrap();
+    let field = |name: &str| -> Vec<&str> {
+        entries
+            .iter()
+            .map(|e| e[name].as_str().unwrap_or_default())
+            .collect()
+    };
+    assert_eq!(field("title"), [w48, w47], "{read:#}");
+    let urls = [
+        format!("{PUBLIC_URL}/archive/2026-W48"),
+        format!("{PUBLIC_URL}/archive/2026-W47"),
+    ];
+    assert_eq!(field("id"), urls);
+    assert_eq!(field("link"), urls);
+    // Each issue went out on its Sunday at noon (the clock of the run).
+    let [updated_48, updated_47] = [&entries[0]["updated"], &entries[1]["updated"]]
+        .map(|v| v.as_str().unwrap().parse::<Timestamp>().unwrap());
+    assert_eq!(updated_48, "2026-11-29T12:00:00Z".parse().unwrap());
+    assert_eq!(updated_47, "2026-11-22T12:00:00Z".parse().unwrap());
+    assert_eq!(read["updated"], entries[0]["updated"]);
+    // The content is the web version's body: the featured term in full,
+    // no document head.
+    let summaries = [
+        "Lists of numbers that capture what a piece of text means, so that similar meanings sit close together.",
+        "The small chunks of text, often pieces of words, that a language model reads and writes.",
+    ];
+    for (entry, summary) in entries.iter().zip(summaries) {
+        let content = &entry["content"][0];
+        assert_eq!(content[0], "text/html", "{entry:#}");
+        let html = content[1].as_str().unwrap();
+        assert!(html.contains(summary), "{html}");
+        assert!(html.contains("is the weekly email of"), "{html}");
+        assert!(
+            !html.contains("<head") && !html.contains("<title"),
+            "{html}"
+        );
+    }
+    // Both answer at the root too (a proxy that strips the prefix).
+    let root = web.get("/archive.atom").await;
+    root.assert_status(StatusCode::OK);
+    assert_eq!(root.body, reply.body);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_feed_is_atom_with_the_security_headers_and_no_personal_link() {
+    let web = Web::new();
+    web.active("serve-feed-private@example.com").await;
+    assert!(
+        web.subscribe(&[("email", "serve-feed-pending@example.com")])
+            .await
+            .is_check_inbox()
+    );
+    web.send("2026-W47", "Week 47: Tokens", "tokens", true);
+    web.send("2026-W48", "Week 48: Embeddings", "embeddings", true);
+
+    let reply = web.get("/digest/archive.atom").await;
+    reply.assert_status(StatusCode::OK);
+    assert_eq!(
+        reply.header(header::CONTENT_TYPE),
+        Some("application/atom+xml; charset=utf-8")
+    );
+    let start = "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n\
+                 <feed xmlns=\"http://www.w3.org/2005/Atom\">";
+    assert!(reply.body.starts_with(start), "{}", reply.body);
+    assert_eq!(reply.body.matches("<entry>").count(), 2, "{}", reply.body);
+    assert_eq!(reply.header(header::CACHE_CONTROL), None);
+    for path in ["/unsubscribe/", "/preferences/", "/confirm/"] {
+        assert!(
+            !reply.body.contains(path),
+            "{path} in the feed:\n{}",
+            reply.body
+        );
+    }
+    let tokens = web.tokens();
+    assert_eq!(
+        tokens.len(),
+        4,
+        "each subscriber's token and confirmation token"
+    );
+    for token in tokens {
+        assert!(!reply.body.contains(&token), "a token in the feed");
+    }
+    // Each entry's content is the body of its week's archive page,
+    // escaped once.
+    for week in ["2026-W48", "2026-W47"] {
+        let page = web.get(&format!("/digest/archive/{week}")).await;
+        let open = page.body.find("<body").unwrap();
+        let start = open + page.body[open..].find('>').unwrap() + 1;
+        let end = page.body.rfind("</body>").unwrap();
+        let escaped = page.body[start..end]
+            .trim_matches('\n')
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+            .replace('\'', "&apos;");
+        assert!(
+            reply
+                .body
+                .contains(&format!("<content type=\"html\">{escaped}</content>")),
+            "the feed's {week} is not its page's body:\n{}",
+            reply.body
+        );
+    }
+    // Nothing of the web version is left unescaped.
+    assert!(
+        reply.body.contains("<content type=\"html\">&lt;"),
+        "{}",
+        reply.body
+    );
+    assert!(
+        !reply.body.contains("<table"),
+        "unescaped markup:\n{}",
+        reply.body
+    );
+
+    // HEAD: the same headers, no body.
+    let head = web
+        .call(
+            Request::head("/digest/archive.atom")
+                .extension(ConnectInfo(peer(1)))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await;
+    head.assert_status(StatusCode::OK);
+    assert_eq!(
+        head.header(header::CONTENT_TYPE),
+        Some("application/atom+xml; charset=utf-8")
+    );
+    assert_eq!(head.body, "");
 }
 
 #[tokio::test(flavor = "multi_thread")]
