@@ -100,6 +100,7 @@ impl AppState {
         ctx.insert("newsletter", &NewsletterView::from(&self.config.newsletter));
         ctx.insert("links", &PageLinks::new(self));
         ctx.insert("expiry_days", &self.expiry_days());
+        ctx.insert("timezone_script", super::middleware::TIMEZONE_SCRIPT);
         extra(&mut ctx);
         match self.templates.render(name, &ctx) {
             Ok(html) => (status, Html(html)).into_response(),

@@ -44,6 +44,9 @@ const WEEK: &str = "2026-W48";
 const PATIENCE: Duration = Duration::from_secs(20);
 /// The small screen every serve page is checked at.
 const PHONE: u32 = 375;
+/// The browser's time zone (`TZ` for chromedriver and Chromium): what the
+/// subscribe form's script must capture.
+const BROWSER_ZONE: &str = "Asia/Tokyo";
 
 // ------------------------------------------------------------ the browser --
 
@@ -103,6 +106,7 @@ impl Driver {
         let log = dir.path().join("chromedriver.log");
         let mut child = std::process::Command::new(CHROMEDRIVER)
             .arg(format!("--port={port}"))
+            .env("TZ", BROWSER_ZONE)
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(&log).unwrap())
             .stderr(std::fs::File::create(dir.path().join("chromedriver.err")).unwrap())
@@ -446,8 +450,10 @@ fn message_for(smtp: &TestSmtp, skip: usize, to: &str) -> Received {
 
 // ---------------------------------------------------------------- tests --
 
-/// Subscribe in the form, confirm from the mail, receive an issue,
-/// unsubscribe from its link; read the archive and the web version. Every
+/// Subscribe in the form (the browser's time zone captured), confirm from
+/// the mail, receive the welcome and an issue, open the preferences from
+/// the issue and change role and pause, look at the one-click page, then
+/// unsubscribe with a reason; read the archive and the web version. Every
 /// page at 375 px.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[cfg_attr(
@@ -507,13 +513,24 @@ async fn a_reader_subscribes_confirms_and_unsubscribes_in_a_browser() {
     browser.look_at(PHONE, "confirmed").await;
     let row = subscriber(&site, email);
     assert_eq!(
-        (&row["status"], &row["name"], &row["role"]),
+        (&row["status"], &row["name"], &row["role"], &row["timezone"]),
         (
             &json!("active"),
             &json!("Ada Browser"),
-            &json!("technical_lead")
+            &json!("technical_lead"),
+            &json!(BROWSER_ZONE)
         ),
         "{row}"
+    );
+
+    // The welcome, once, with the reader's own links.
+    let welcome = message_for(&smtp, 1, email);
+    let message = parse(&welcome);
+    assert_eq!(message.subject(), Some("Welcome to The AI Glossary Weekly"));
+    let text = message.body_text(0).expect("a text part");
+    assert!(
+        text.contains("The first issue arrives on Sunday."),
+        "{text}"
     );
 
     // A sent issue, and its one-click unsubscribe link.
@@ -543,6 +560,37 @@ async fn a_reader_subscribes_confirms_and_unsubscribes_in_a_browser() {
         Some(unsubscribe.as_str()),
         "the text part's unsubscribe link is the header's"
     );
+    // The preferences, from the issue's footer.
+    let preferences = link(&text, &format!("{public}/preferences/"))
+        .unwrap_or_else(|| panic!("no preferences link in:\n{text}"));
+    browser.goto(&preferences).await;
+    browser.wait_for_heading("Your preferences").await;
+    browser.look_at(PHONE, "preferences").await;
+    field("#role")
+        .await
+        .select_by_value("executive")
+        .await
+        .unwrap();
+    field("#pause").await.select_by_value("4").await.unwrap();
+    browser
+        .client
+        .find(Locator::XPath("//form//button[normalize-space()='Save']"))
+        .await
+        .expect("a Save button")
+        .click()
+        .await
+        .unwrap();
+    browser.wait_for_heading("Your preferences").await;
+    let page = browser.text().await;
+    assert!(
+        page.contains("Saved. Executive; issues timed for Asia/Tokyo."),
+        "{page}"
+    );
+    browser.look_at(PHONE, "preferences-saved").await;
+    let row = subscriber(&site, email);
+    assert_eq!(row["role"], "executive", "{row}");
+    assert!(row["paused_until"].is_string(), "{row}");
+
     browser.goto(&unsubscribe).await;
     browser.wait_for_heading("Unsubscribe").await;
     let page = browser.text().await;
@@ -554,6 +602,19 @@ async fn a_reader_subscribes_confirms_and_unsubscribes_in_a_browser() {
         "active",
         "a GET unsubscribed"
     );
+    // Leaving from the preferences page, saying why.
+    browser.goto(&preferences).await;
+    browser.wait_for_heading("Your preferences").await;
+    field("#reason")
+        .await
+        .select_by_value("too-long")
+        .await
+        .unwrap();
+    field("#reason_text")
+        .await
+        .send_keys("I read the archive instead")
+        .await
+        .unwrap();
     browser
         .client
         .find(Locator::XPath(
@@ -566,7 +627,12 @@ async fn a_reader_subscribes_confirms_and_unsubscribes_in_a_browser() {
         .unwrap();
     browser.wait_for_heading("You're unsubscribed").await;
     browser.look_at(PHONE, "unsubscribed").await;
-    assert_eq!(subscriber(&site, email)["status"], "unsubscribed");
+    let row = subscriber(&site, email);
+    assert_eq!(row["status"], "unsubscribed");
+    assert_eq!(
+        row["unsubscribe_reason"],
+        "too-long: I read the archive instead"
+    );
 
     // The archive and the issue's web version.
     browser.goto(&format!("{public}/archive")).await;

@@ -1805,3 +1805,51 @@ async fn before_the_first_issue_the_welcome_says_it_comes_on_sunday() {
         got[0].text
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_form_captures_the_browsers_time_zone_with_the_one_script_the_csp_allows() {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let web = Web::new();
+    let page = web.get("/digest/").await;
+    page.assert_status(StatusCode::OK)
+        .assert_contains("<input type=\"hidden\" id=\"timezone\" name=\"timezone\" value=\"\">")
+        .assert_contains(&format!(
+            "<script>{}</script>",
+            glossary_digest::http::middleware::TIMEZONE_SCRIPT
+        ));
+    let hash = base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(
+        glossary_digest::http::middleware::TIMEZONE_SCRIPT.as_bytes(),
+    ));
+    let csp = page.header(header::CONTENT_SECURITY_POLICY).unwrap();
+    assert!(
+        csp.contains(&format!("script-src 'sha256-{hash}'")),
+        "{csp}"
+    );
+    assert_eq!(page.body.matches("<script").count(), 1);
+
+    for (email, zone, stored) in [
+        (
+            "serve-zone@example.com",
+            "Europe/Paris",
+            Some("Europe/Paris"),
+        ),
+        ("serve-zone-bad@example.com", "Bogus/Zone", None),
+        ("serve-zone-none@example.com", "", None),
+    ] {
+        assert!(
+            web.subscribe(&[("email", email), ("timezone", zone)])
+                .await
+                .is_check_inbox()
+        );
+        let got: Option<String> = web
+            .db()
+            .query_row(
+                "SELECT timezone FROM subscribers WHERE email = ?1",
+                [email],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(got.as_deref(), stored, "{email}");
+    }
+}

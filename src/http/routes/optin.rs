@@ -32,6 +32,9 @@ pub struct SubscribeForm {
     /// The honeypot: hidden from people, filled in by bots.
     #[serde(default)]
     website: String,
+    /// The browser's time zone, filled in by the page's one script.
+    #[serde(default)]
+    timezone: String,
 }
 
 pub async fn form(State(state): State<Arc<AppState>>) -> Response {
@@ -90,8 +93,19 @@ pub async fn subscribe(
     let now = state.clock.now();
     let outcome = {
         let email = email.clone();
+        let zone = form.timezone.clone();
         state
-            .db(move |store| store.request_opt_in(&email, name.as_ref(), role, now))
+            .db(move |store| {
+                let outcome = store.request_opt_in(&email, name.as_ref(), role, now)?;
+                // A zone the browser got wrong is left out, not refused:
+                // the reader did not type it.
+                if let (OptIn::SendConfirmation { .. }, Ok(zone)) =
+                    (&outcome, zone.trim().parse::<chrono_tz::Tz>())
+                {
+                    store.set_timezone(&email, zone)?;
+                }
+                Ok(outcome)
+            })
             .await
     };
     match outcome {

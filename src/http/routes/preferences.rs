@@ -32,7 +32,12 @@ impl Shown {
         Shown {
             role: sub.role.map(|r| r.as_str().to_string()).unwrap_or_default(),
             timezone: sub.timezone.clone().unwrap_or_default(),
-            pause: "none".into(),
+            pause: if sub.paused_until.is_some() {
+                "keep"
+            } else {
+                "none"
+            }
+            .into(),
             paused_until: sub.paused_until.clone(),
         }
     }
@@ -89,10 +94,16 @@ pub async fn page(State(state): State<Arc<AppState>>, Path(token): Path<String>)
     }
 }
 
-/// The form's fields, checked; the error says which is wrong.
-fn read(body: &[u8], today: chrono::NaiveDate) -> (Shown, Result<Preferences, String>) {
+/// The form's fields, checked; the error says which is wrong. `pause`
+/// may also be `keep` (or left out): the pause the reader has, `paused`.
+fn read(
+    body: &[u8],
+    today: chrono::NaiveDate,
+    paused: Option<chrono::NaiveDate>,
+) -> (Shown, Result<Preferences, String>) {
     let mut shown = Shown {
-        pause: "none".into(),
+        pause: "keep".into(),
+        paused_until: paused.map(|d| d.to_string()),
         ..Shown::default()
     };
     for (key, value) in url::form_urlencoded::parse(body) {
@@ -116,13 +127,17 @@ fn read(body: &[u8], today: chrono::NaiveDate) -> (Shown, Result<Preferences, St
             format!("“{z}” is not a time zone: write an IANA name such as Europe/Paris.")
         }),
     };
-    let pause =
-        Pause::parse(&shown.pause).map_err(|e| format!("Please pick a pause from the list ({e})."));
+    let paused_until = match shown.pause.trim() {
+        "keep" => Ok(paused),
+        choice => Pause::parse(choice)
+            .map(|p| p.until(today))
+            .map_err(|e| format!("Please pick a pause from the list ({e}).")),
+    };
     let prefs = role.and_then(|role| {
         Ok(Preferences {
             role,
             timezone: timezone?,
-            paused_until: pause?.until(today),
+            paused_until: paused_until?,
         })
     });
     (shown, prefs)
@@ -149,7 +164,11 @@ pub async fn save(
         .now()
         .with_timezone(&state.config.newsletter.timezone)
         .date_naive();
-    let (shown, prefs) = read(&body, today);
+    let paused = sub
+        .paused_until
+        .as_deref()
+        .and_then(|d| chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").ok());
+    let (shown, prefs) = read(&body, today, paused);
     let prefs = match prefs {
         Ok(prefs) => prefs,
         Err(error) => {
@@ -222,7 +241,7 @@ mod tests {
             ("pause=3", Err("pause")),
         ];
         for (body, expected) in cases {
-            let (_, got) = read(body.as_bytes(), today);
+            let (_, got) = read(body.as_bytes(), today, None);
             match (got, expected) {
                 (Ok(p), Ok((role, tz, until))) => {
                     assert_eq!(p.role, role, "{body}");
@@ -240,6 +259,16 @@ mod tests {
                 (Err(e), Err(want)) => assert!(e.contains(want), "{body}: {e}"),
                 (got, want) => panic!("{body}: {got:?} vs {want:?}"),
             }
+        }
+        // A reader who is paused keeps the pause unless they change it.
+        let paused = chrono::NaiveDate::from_ymd_opt(2026, 12, 20);
+        for (body, until) in [
+            ("role=executive", paused),
+            ("role=executive&pause=keep", paused),
+            ("role=executive&pause=none", None),
+        ] {
+            let (_, got) = read(body.as_bytes(), today, paused);
+            assert_eq!(got.unwrap().paused_until, until, "{body}");
         }
     }
 }
