@@ -44,6 +44,19 @@ impl App {
         IssueWeek::current(self.now, self.config.newsletter.timezone)
     }
 
+    /// The week `digest send` works on by default. With `[send]
+    /// local_time`, deliveries spread from Saturday to Monday around the
+    /// issue's Sunday (Sunday morning in Kiritimati is Saturday evening in
+    /// UTC; in Los Angeles, Monday morning in Tokyo): so from Monday to
+    /// Wednesday the default is the week before, whose last readers a
+    /// Monday run reaches, and not the new week's issue.
+    pub fn send_week(&self) -> IssueWeek {
+        match self.config.send.local_time {
+            Some(_) => IssueWeek::containing(self.today() - chrono::Days::new(3)),
+            None => self.current_week(),
+        }
+    }
+
     pub fn content_dir(&self) -> &PathBuf {
         &self.config.paths.content
     }

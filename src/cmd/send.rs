@@ -30,7 +30,7 @@ pub fn run(app: &App, args: &SendArgs) -> anyhow::Result<()> {
     if args.check_relays {
         return check_relays(app, args.json);
     }
-    let week = args.week.unwrap_or_else(|| app.current_week());
+    let week = args.week.unwrap_or_else(|| app.send_week());
     if week.monday() > app.today() && args.test.is_empty() {
         crate::bad_input!(
             "{week} has not started yet (it starts on {}); an issue can be sent from its Monday on, or late",

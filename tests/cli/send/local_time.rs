@@ -86,8 +86,12 @@ fn each_reader_is_mailed_once_at_their_own_sunday_morning() {
     );
     assert_eq!(mailed(&smtp), [KIRITIMATI, PARIS, NO_ZONE]);
 
-    // A run on Monday sends everyone left.
-    let monday = send_at(&site, "2026-11-30T09:00:00Z");
+    // A run on Monday sends everyone left: without --week, from Monday to
+    // Wednesday the default is the week before.
+    let r = run_at(&site, "2026-11-30T09:00:00Z", &["send", "--json"]);
+    assert_eq!(r.code, 0, "{r:#?}");
+    let monday: Value = serde_json::from_str(&r.stdout).unwrap();
+    assert_eq!(monday["week"], WEEK);
     assert_eq!(
         (monday["sent"].as_u64(), monday["waiting"].as_u64()),
         (Some(1), Some(0))
