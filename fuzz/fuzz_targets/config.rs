@@ -49,6 +49,17 @@ fuzz_target!(|data: &[u8]| {
             }
             assert!(config.newsletter.list_id.contains('.'));
             let _ = glossary_digest::transport::smtp::Smtp::from_config(&config);
+            // Never empty, every name its own, every rate usable.
+            assert!(!config.relays.is_empty());
+            for (i, relay) in config.relays.iter().enumerate() {
+                assert!(config.relays[..i].iter().all(|r| r.name != relay.name));
+                assert!(relay.concurrency >= 1);
+                if let Some(rate) = relay.rate_per_second {
+                    let _ = Limiter::new(rate);
+                }
+                let _ = Instant::now() + relay.timeout;
+                let _ = glossary_digest::transport::smtp::Smtp::new(relay);
+            }
         }
     }
 });
