@@ -178,6 +178,10 @@ pub enum SubscribersCommand {
         /// Check the file and report what would happen; write nothing
         #[arg(long)]
         dry_run: bool,
+        /// The tool the file was exported from; without it, the header row
+        /// says (`csv` is our own format)
+        #[arg(long, value_enum)]
+        from: Option<crate::import::Source>,
     },
     /// One subscriber and their history: subscribed, confirmed, each issue
     /// sent, each bounce, complaint and unsubscribe

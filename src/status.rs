@@ -10,7 +10,7 @@ use std::str::FromStr;
 use serde::Serialize;
 
 /// Where a subscriber stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Awaiting the confirmation of a double opt-in.

@@ -27,7 +27,8 @@ pub fn run(app: &App, command: &SubscribersCommand) -> anyhow::Result<()> {
             file,
             status,
             dry_run,
-        } => import(app, file, *status, *dry_run),
+            from,
+        } => import(app, file, *status, *dry_run, *from),
     }
 }
 
@@ -152,7 +153,13 @@ fn write_to(
     Ok(())
 }
 
-fn import(app: &App, file: &Path, status: Status, dry_run: bool) -> anyhow::Result<()> {
+fn import(
+    app: &App,
+    file: &Path,
+    status: Status,
+    dry_run: bool,
+    from: Option<crate::import::Source>,
+) -> anyhow::Result<()> {
     let (shown, input): (String, Box<dyn Read>) = if file == Path::new("-") {
         ("stdin".into(), Box::new(std::io::stdin().lock()))
     } else {
@@ -163,8 +170,10 @@ fn import(app: &App, file: &Path, status: Status, dry_run: bool) -> anyhow::Resu
             Box::new(std::io::BufReader::with_capacity(256 * 1024, f)),
         )
     };
-    let reader =
-        ImportReader::new(input, status).map_err(|e| InputError(format!("{shown}: {e}")))?;
+    let reader = ImportReader::from_source(input, status, from)
+        .map_err(|e| InputError(format!("{shown}: {e}")))?;
+    let format = reader.format();
+    let skips = reader.skips();
     let now = app.now_stamp();
     let mut store = match (dry_run, app.store_if_exists()?) {
         (_, Some(store)) => store,
@@ -179,12 +188,27 @@ fn import(app: &App, file: &Path, status: Status, dry_run: bool) -> anyhow::Resu
         writeln!(stderr, "{shown}:{}: {}", r.line, r.reason)?;
     }
     let verb = if dry_run { "would import" } else { "imported" };
-    println!(
-        "{verb} {}, skipped {} existing, rejected {}",
-        thousands(outcome.imported),
-        thousands(outcome.skipped_existing),
-        thousands(outcome.rejected.len() as u64)
-    );
+    let mut line = String::new();
+    if format != crate::import::Format::Csv {
+        line += &format!("detected {}: ", format.describe());
+    }
+    line += &format!("{verb} {}", thousands(outcome.imported));
+    // The statuses, when there is more to say than "all active".
+    let statuses: Vec<String> = outcome
+        .by_status
+        .iter()
+        .map(|(status, n)| format!("{} {status}", thousands(*n)))
+        .collect();
+    let plain = outcome.by_status.keys().all(|s| *s == Status::Active);
+    if (!plain || format != crate::import::Format::Csv) && !statuses.is_empty() {
+        line += &format!(" ({})", statuses.join(", "));
+    }
+    line += &format!(", skipped {} existing", thousands(outcome.skipped_existing));
+    for (why, n) in skips.borrow().iter() {
+        line += &format!(", {} {why}", thousands(*n));
+    }
+    line += &format!(", rejected {}", thousands(outcome.rejected.len() as u64));
+    println!("{line}");
     if !outcome.rejected.is_empty() {
         let n = outcome.rejected.len() as u64;
         anyhow::bail!(

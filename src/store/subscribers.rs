@@ -111,6 +111,8 @@ pub struct ImportRow {
     pub timezone: Option<String>,
     /// `YYYY-MM-DD`, checked.
     pub paused_until: Option<String>,
+    /// Why they left, as the tool they come from recorded it.
+    pub unsubscribe_reason: Option<String>,
 }
 
 /// A row that was not imported, and why.
@@ -123,6 +125,8 @@ pub struct Rejected {
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ImportOutcome {
     pub imported: u64,
+    /// What was imported, by status.
+    pub by_status: std::collections::BTreeMap<Status, u64>,
     pub skipped_existing: u64,
     pub rejected: Vec<Rejected>,
 }
@@ -334,8 +338,8 @@ impl Store {
         let mut outcome = ImportOutcome::default();
         {
             let mut insert = tx.prepare(
-                "INSERT INTO subscribers (email, email_key, name, role, status, token, created_at, confirmed_at, unsubscribed_at, timezone, paused_until)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+                "INSERT INTO subscribers (email, email_key, name, role, status, token, created_at, confirmed_at, unsubscribed_at, timezone, paused_until, unsubscribe_reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
                  ON CONFLICT (email_key) DO NOTHING",
             )?;
             let mut find = tx.prepare("SELECT id FROM subscribers WHERE email_key = ?1")?;
@@ -365,10 +369,12 @@ impl Store {
                         .or((row.status == Status::Unsubscribed).then_some(now)),
                     row.timezone,
                     row.paused_until,
+                    row.unsubscribe_reason,
                 ])?;
                 if changed == 1 {
                     lines.push(row.line);
                     outcome.imported += 1;
+                    *outcome.by_status.entry(row.status).or_default() += 1;
                     continue;
                 }
                 let id: i64 = find.query_row([&key], |r| r.get(0))?;
@@ -417,6 +423,7 @@ mod tests {
             unsubscribed_at: None,
             timezone: None,
             paused_until: None,
+            unsubscribe_reason: None,
         }
     }
 

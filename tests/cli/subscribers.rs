@@ -18,6 +18,8 @@
 //! standard output). When nothing was imported the database file must be
 //! byte-for-byte unchanged.
 
+mod formats;
+
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -884,7 +886,9 @@ fn import_status_pending_is_the_default_for_rows_and_a_status_column_wins() {
             &site,
             &["subscribers", "import", "--status", "pending", "list.csv"]
         ),
-        said("imported 4, skipped 0 existing, rejected 0\n")
+        said(
+            "imported 4 (1 pending, 1 active, 1 unsubscribed, 1 bounced), skipped 0 existing, rejected 0\n"
+        )
     );
     let status = |e: &str| subscriber(&site, e)["status"].as_str().unwrap().to_string();
     assert_eq!(status("p1@example.com"), "pending");
@@ -1162,7 +1166,9 @@ fn an_export_imported_into_an_empty_database_lists_identically() {
             "2026-11-30T00:00:00Z",
             &["--db", "b.db", "subscribers", "import", "export.csv"]
         ),
-        said("imported 8, skipped 0 existing, rejected 0\n")
+        said(
+            "imported 8 (2 pending, 4 active, 1 unsubscribed, 1 bounced), skipped 0 existing, rejected 0\n"
+        )
     );
     for format in ["table", "json", "csv"] {
         let a = ok(&site, &["subscribers", "list", "--format", format]);

@@ -10,7 +10,6 @@ use std::cell::Cell;
 use std::io::Read;
 use std::rc::Rc;
 
-use chrono::{DateTime, Utc};
 use csv::{ByteRecord, ReaderBuilder};
 
 use crate::address::{SubscriberEmail, SubscriberName};
@@ -19,18 +18,27 @@ use crate::status::Status;
 use crate::store::{ImportRow, Rejected};
 use crate::timestamp::Timestamp;
 
-/// Where each known column is in the header row.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+mod formats;
+
+use formats::Field;
+pub use formats::{Format, Members, Source};
+
+/// Where each known column is in the header row, and the format it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
 struct Columns {
+    format: Format,
     email: usize,
-    name: Option<usize>,
-    role: Option<usize>,
-    status: Option<usize>,
-    created_at: Option<usize>,
-    confirmed_at: Option<usize>,
-    unsubscribed_at: Option<usize>,
-    timezone: Option<usize>,
-    paused_until: Option<usize>,
+    /// By [`Field`], in the order of [`Field::ALL`].
+    slots: [Option<usize>; Field::ALL.len()],
+}
+
+impl Columns {
+    fn at(&self, field: Field) -> Option<usize> {
+        Field::ALL
+            .iter()
+            .position(|f| *f == field)
+            .and_then(|i| self.slots[i])
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -45,6 +53,13 @@ pub enum HeaderError {
     NoEmail(String),
     #[error("the header row has two `{0}` columns; keep one")]
     Duplicate(String),
+    #[error(
+        "the file is not {format}: its header row lacks {missing}; check the file, or leave out --from to let the import recognise it"
+    )]
+    Missing {
+        format: &'static str,
+        missing: String,
+    },
     #[error("cannot read the header row: {0}")]
     Unreadable(String),
     #[error(
@@ -63,45 +78,66 @@ fn header_name(field: &[u8]) -> String {
 }
 
 impl Columns {
-    fn from_header(header: &ByteRecord) -> Result<Columns, HeaderError> {
+    fn from_header(header: &ByteRecord, source: Option<Source>) -> Result<Columns, HeaderError> {
         if header.is_empty() || (header.len() == 1 && header[0].iter().all(u8::is_ascii_whitespace))
         {
             return Err(HeaderError::Empty);
         }
-        let mut email = None;
-        let mut cols = Columns::default();
-        for (i, field) in header.iter().enumerate() {
-            let name = header_name(field);
-            let slot = match name.as_str() {
-                "email" | "e-mail" | "email address" | "email_address" => &mut email,
-                "name" => &mut cols.name,
-                "role" => &mut cols.role,
-                "status" => &mut cols.status,
-                "created_at" => &mut cols.created_at,
-                "confirmed_at" => &mut cols.confirmed_at,
-                "unsubscribed_at" => &mut cols.unsubscribed_at,
-                "timezone" => &mut cols.timezone,
-                "paused_until" => &mut cols.paused_until,
-                _ => continue,
-            };
-            if slot.is_some() {
-                return Err(HeaderError::Duplicate(name));
+        let names: Vec<String> = header.iter().map(header_name).collect();
+        let format = match source {
+            None => Format::detect(&names),
+            Some(source) => {
+                Format::named(source, &names).map_err(|missing| HeaderError::Missing {
+                    format: Format::named(source, &[])
+                        .map_or_else(|_| source_name(source), Format::describe),
+                    missing: missing
+                        .iter()
+                        .map(|m| format!("`{m}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })?
             }
-            *slot = Some(i);
+        };
+        let mut slots = [None; Field::ALL.len()];
+        for (slot, field) in slots.iter_mut().zip(Field::ALL) {
+            let wanted = format.column_names(field);
+            for (i, name) in names.iter().enumerate() {
+                if wanted.contains(&name.as_str()) {
+                    if slot.is_some() {
+                        return Err(HeaderError::Duplicate(name.clone()));
+                    }
+                    *slot = Some(i);
+                }
+            }
         }
+        let email = slots[0];
         let Some(email) = email else {
-            let found: Vec<String> = header
+            let found: Vec<String> = names
                 .iter()
                 .take(10)
-                .map(|f| {
-                    let name: String = header_name(f).chars().take(40).collect();
+                .map(|name| {
+                    let name: String = name.chars().take(40).collect();
                     format!("`{}`", name.escape_debug())
                 })
                 .collect();
             return Err(HeaderError::NoEmail(found.join(", ")));
         };
-        cols.email = email;
-        Ok(cols)
+        Ok(Columns {
+            format,
+            email,
+            slots,
+        })
+    }
+}
+
+/// How `--from` names a format when the header says too little to say
+/// which of its files it is.
+fn source_name(source: Source) -> &'static str {
+    match source {
+        Source::Csv => "a CSV file",
+        Source::Mailchimp => "a Mailchimp export",
+        Source::Listmonk => "a listmonk export",
+        Source::Substack => "a Substack export",
     }
 }
 
@@ -135,12 +171,43 @@ pub struct ImportReader<R: Read> {
     lookahead: ByteRecord,
     has_lookahead: bool,
     started: bool,
+    skipped: Skips,
+}
+
+/// Rows a format says to leave out (listmonk's `disabled`, Substack's
+/// deletion requests), counted by why: shared with the caller, who reads
+/// it once the rows are consumed.
+pub type Skips = Rc<std::cell::RefCell<std::collections::BTreeMap<&'static str, u64>>>;
+
+/// A record read: a row to import, or one the format leaves out.
+enum Parsed {
+    Row(ImportRow),
+    Skip(&'static str),
 }
 
 impl<R: Read> ImportReader<R> {
-    /// Read the header row. `default_status` applies to rows without a
-    /// `status` value.
-    pub fn new(mut input: R, default_status: Status) -> Result<ImportReader<R>, HeaderError> {
+    /// Read the header row of our own CSV or a format it recognises.
+    /// `default_status` applies to rows without a `status` value.
+    pub fn new(input: R, default_status: Status) -> Result<ImportReader<R>, HeaderError> {
+        ImportReader::from_source(input, default_status, None)
+    }
+
+    /// The format found (or named with `--from`).
+    pub fn format(&self) -> Format {
+        self.columns.format
+    }
+
+    /// The counts of rows left out by the format, filled as rows are read.
+    pub fn skips(&self) -> Skips {
+        self.skipped.clone()
+    }
+
+    /// Like [`ImportReader::new`], with the format named (`--from`).
+    pub fn from_source(
+        mut input: R,
+        default_status: Status,
+        source: Option<Source>,
+    ) -> Result<ImportReader<R>, HeaderError> {
         // Sniff the first bytes: a UTF-16 file (what Excel saves as "Unicode
         // Text") would otherwise fail as a header without an email column.
         let mut head = vec![0u8; 4];
@@ -187,7 +254,7 @@ impl<R: Read> ImportReader<R> {
         if std::str::from_utf8(&raw).is_err() {
             return Err(HeaderError::NotText);
         }
-        let columns = Columns::from_header(&header)?;
+        let columns = Columns::from_header(&header, source)?;
         let header_len = header.len();
         Ok(ImportReader {
             reader,
@@ -199,13 +266,19 @@ impl<R: Read> ImportReader<R> {
             lookahead: ByteRecord::new(),
             has_lookahead: false,
             started: false,
+            skipped: Skips::default(),
         })
     }
 
-    fn parse(&self, line: u64) -> Result<ImportRow, Rejected> {
+    fn parse(&self, line: u64) -> Result<Parsed, Rejected> {
         let reject = |reason: String| Rejected { line, reason };
         let last = self.record.len().saturating_sub(1);
-        let field = |i: Option<usize>| -> Result<&str, Rejected> {
+        let field = |f: Field| -> Result<&str, Rejected> {
+            let i = if f == Field::Email {
+                Some(self.columns.email)
+            } else {
+                self.columns.at(f)
+            };
             let mut bytes = i.and_then(|i| self.record.get(i)).unwrap_or(b"");
             if i == Some(last) {
                 bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
@@ -214,41 +287,108 @@ impl<R: Read> ImportReader<R> {
                 reject("not valid UTF-8; save the file as UTF-8 (it looks like Latin-1 or Windows-1252)".into())
             })
         };
-        let email = SubscriberEmail::parse(field(Some(self.columns.email))?)
+        let format = self.columns.format;
+        let email = SubscriberEmail::parse(field(Field::Email)?)
             .map_err(|e| reject(format!("invalid address: {e}")))?;
-        let name = SubscriberName::parse(field(self.columns.name)?)
+        let name_text = match format {
+            Format::Mailchimp(_) => {
+                format!(
+                    "{} {}",
+                    field(Field::FirstName)?.trim(),
+                    field(Field::LastName)?.trim()
+                )
+            }
+            _ => field(Field::Name)?.to_string(),
+        };
+        let name = SubscriberName::parse(name_text.trim())
             .map_err(|e| reject(format!("bad name for {email}: {e}")))?;
-        let role = match field(self.columns.role)?.trim() {
+        // listmonk keeps a role and a zone, when it has them, in its JSON.
+        let attributes: Option<serde_json::Value> = match field(Field::Attributes)?.trim() {
             "" => None,
-            r => Some(
-                r.parse::<Role>()
-                    .map_err(|e| reject(format!("bad role for {email}: {e}")))?,
-            ),
+            json => serde_json::from_str(json).ok(),
         };
-        let status = match field(self.columns.status)?.trim() {
-            "" => self.default_status,
-            s => s
-                .parse::<Status>()
-                .map_err(|e| reject(format!("bad status for {email}: {e}")))?,
+        let attribute = |key: &str| {
+            attributes
+                .as_ref()
+                .and_then(|a| a.get(key))
+                .and_then(|v| v.as_str())
+                .map(str::to_string)
         };
-        let time = |col: Option<usize>, what: &str| -> Result<Option<Timestamp>, Rejected> {
-            match field(col)?.trim() {
-                "" => Ok(None),
-                t => DateTime::parse_from_rfc3339(t)
-                    .map(|t| Some(Timestamp::from(t.with_timezone(&Utc))))
-                    .map_err(|_| reject(format!("bad {what} for {email}: `{t}` is not an RFC 3339 time like 2026-11-29T12:00:00Z"))),
+        let role = match format {
+            Format::Csv => match field(Field::Role)?.trim() {
+                "" => None,
+                r => Some(
+                    r.parse::<Role>()
+                        .map_err(|e| reject(format!("bad role for {email}: {e}")))?,
+                ),
+            },
+            _ => attribute("role").and_then(|r| r.parse::<Role>().ok()),
+        };
+        let status = match format {
+            Format::Csv => match field(Field::Status)?.trim() {
+                "" => self.default_status,
+                s => s
+                    .parse::<Status>()
+                    .map_err(|e| reject(format!("bad status for {email}: {e}")))?,
+            },
+            Format::Mailchimp(Members::Subscribed) => Status::Active,
+            Format::Mailchimp(Members::Unsubscribed) => Status::Unsubscribed,
+            Format::Mailchimp(Members::Cleaned) => Status::Bounced,
+            Format::Listmonk => match field(Field::Status)?.trim() {
+                "enabled" => Status::Active,
+                "blocklisted" => Status::Unsubscribed,
+                "disabled" => return Ok(Parsed::Skip("disabled in listmonk")),
+                other => {
+                    return Err(reject(format!(
+                        "bad status for {email}: `{other}` is not a listmonk status (enabled, blocklisted or disabled)"
+                    )));
+                }
+            },
+            Format::Substack => {
+                if email.as_str().ends_with("@deletion-request.substack.com") {
+                    return Ok(Parsed::Skip("deletion requests"));
+                }
+                match field(Field::Disabled)?.trim().to_ascii_lowercase().as_str() {
+                    "true" | "1" | "yes" => Status::Unsubscribed,
+                    _ => Status::Active,
+                }
             }
         };
-        let timezone = match field(self.columns.timezone)?.trim() {
-            "" => None,
-            z => Some(
+        let time = |f: Field, what: &str| -> Result<Option<Timestamp>, Rejected> {
+            match field(f)?.trim() {
+                "" => Ok(None),
+                t => format
+                    .parse_time(t)
+                    .map(|t| Some(Timestamp::from(t)))
+                    .ok_or_else(|| {
+                        let like = match format {
+                            Format::Csv => "an RFC 3339 time like 2026-11-29T12:00:00Z",
+                            _ => "a time like 2026-11-29 12:00:00",
+                        };
+                        reject(format!("bad {what} for {email}: `{t}` is not {like}"))
+                    }),
+            }
+        };
+        let zone = match format {
+            Format::Listmonk => attribute("timezone").unwrap_or_default(),
+            _ => field(Field::Timezone)?.trim().to_string(),
+        };
+        let timezone = match (zone.as_str(), format) {
+            ("", _) => None,
+            (z, Format::Csv) => Some(
                 z.parse::<chrono_tz::Tz>()
-                    .map_err(|_| reject(format!("bad timezone for {email}: `{z}` is not an IANA time zone such as Europe/Paris")))?
+                    .map_err(|_| {
+                        reject(format!(
+                            "bad timezone for {email}: `{z}` is not an IANA time zone such as Europe/Paris"
+                        ))
+                    })?
                     .name()
                     .to_string(),
             ),
+            // Another tool's zone is kept when it is an IANA name.
+            (z, _) => z.parse::<chrono_tz::Tz>().ok().map(|tz| tz.name().to_string()),
         };
-        let paused_until = match field(self.columns.paused_until)?.trim() {
+        let paused_until = match field(Field::PausedUntil)?.trim() {
             "" => None,
             d => Some(
                 chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
@@ -260,18 +400,38 @@ impl<R: Read> ImportReader<R> {
                     .to_string(),
             ),
         };
-        Ok(ImportRow {
+        let reason = [
+            field(Field::Reason)?.trim(),
+            field(Field::ReasonOther)?.trim(),
+        ]
+        .into_iter()
+        .filter(|r| !r.is_empty())
+        .collect::<Vec<_>>()
+        .join(": ");
+        let unsubscribe_reason = (!reason.is_empty()).then(|| {
+            reason
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .take(crate::store::REASON_TEXT_MAX)
+                .collect()
+        });
+        let unsubscribed_at = match format {
+            Format::Mailchimp(Members::Cleaned) => None,
+            _ => time(Field::UnsubscribedAt, "unsubscribed_at")?,
+        };
+        Ok(Parsed::Row(ImportRow {
             line,
             timezone,
             paused_until,
-            created_at: time(self.columns.created_at, "created_at")?,
-            confirmed_at: time(self.columns.confirmed_at, "confirmed_at")?,
-            unsubscribed_at: time(self.columns.unsubscribed_at, "unsubscribed_at")?,
+            unsubscribe_reason,
+            created_at: time(Field::CreatedAt, "created_at")?,
+            confirmed_at: time(Field::ConfirmedAt, "confirmed_at")?,
+            unsubscribed_at,
             email,
             name,
             role,
             status,
-        })
+        }))
     }
 }
 
@@ -314,7 +474,13 @@ impl<R: Read> Iterator for ImportReader<R> {
             {
                 continue;
             }
-            return Some(Ok(self.check_shape(line).and_then(|()| self.parse(line))));
+            match self.check_shape(line).and_then(|()| self.parse(line)) {
+                Ok(Parsed::Row(row)) => return Some(Ok(Ok(row))),
+                Ok(Parsed::Skip(why)) => {
+                    *self.skipped.borrow_mut().entry(why).or_default() += 1;
+                }
+                Err(rejected) => return Some(Ok(Err(rejected))),
+            }
         }
     }
 }
