@@ -1,14 +1,25 @@
-//! Any bytes as an import file: the reader refuses the header or yields
+//! Any bytes as an import file, in any format: the reader refuses the header or yields
 //! rows and rejections with line numbers in the file, and never panics.
 #![no_main]
 
-use glossary_digest::import::ImportReader;
+use glossary_digest::import::{ImportReader, Source};
 use glossary_digest::status::Status;
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| {
+fuzz_target!(|input: &[u8]| {
+    // The first byte picks the format: recognised, or named with --from.
+    let Some((&pick, data)) = input.split_first() else {
+        return;
+    };
+    let source = [
+        None,
+        Some(Source::Csv),
+        Some(Source::Mailchimp),
+        Some(Source::Listmonk),
+        Some(Source::Substack),
+    ][usize::from(pick) % 5];
     let lines = data.iter().filter(|&&b| b == b'\n').count() as u64 + 1;
-    let Ok(reader) = ImportReader::new(data, Status::Active) else {
+    let Ok(reader) = ImportReader::from_source(data, Status::Active, source) else {
         return;
     };
     for item in reader {
