@@ -32,6 +32,33 @@ impl fmt::Debug for Token {
     }
 }
 
+/// Many fresh tokens (an import): the same 144 bits from the OS random
+/// source each, read for 4,096 tokens at a time instead of one system call
+/// per token.
+#[derive(Default)]
+pub struct Tokens {
+    bytes: Vec<u8>,
+    at: usize,
+}
+
+impl Tokens {
+    const BATCH: usize = 4096;
+
+    pub fn next_token(&mut self) -> anyhow::Result<Token> {
+        if self.at + 18 > self.bytes.len() {
+            self.bytes.resize(18 * Self::BATCH, 0);
+            getrandom::fill(&mut self.bytes)
+                .map_err(|e| anyhow::anyhow!("the OS random source failed: {e}"))?;
+            self.at = 0;
+        }
+        let token = Token(base64url(&self.bytes[self.at..self.at + 18]));
+        // Each token's bytes are used once: overwrite them.
+        self.bytes[self.at..self.at + 18].fill(0);
+        self.at += 18;
+        Ok(token)
+    }
+}
+
 /// 144 random bits as 24 URL-safe characters: tokens, and the random part
 /// of Message-IDs and lease holders.
 pub fn random_id() -> anyhow::Result<String> {
@@ -74,6 +101,17 @@ mod tests {
                 .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
         );
         assert_eq!(format!("{a:?}"), "Token(…)");
+    }
+
+    #[test]
+    fn batched_tokens_are_the_same_shape_and_all_distinct_across_batches() {
+        let mut tokens = Tokens::default();
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..(Tokens::BATCH * 2 + 5) {
+            let t = tokens.next_token().unwrap();
+            assert_eq!(t.as_str().len(), 24);
+            assert!(seen.insert(t.as_str().to_string()), "a token came twice");
+        }
     }
 
     #[test]

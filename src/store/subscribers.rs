@@ -336,6 +336,7 @@ impl Store {
         // name the first occurrence of a duplicate without a map of addresses.
         let mut lines: Vec<u64> = Vec::new();
         let mut outcome = ImportOutcome::default();
+        let mut tokens = crate::token::Tokens::default();
         {
             let mut insert = tx.prepare(
                 "INSERT INTO subscribers (email, email_key, name, role, status, token, created_at, confirmed_at, unsubscribed_at, timezone, paused_until, unsubscribe_reason)
@@ -362,7 +363,7 @@ impl Store {
                     row.name.as_ref().map(SubscriberName::as_str),
                     row.role,
                     row.status,
-                    Token::generate()?,
+                    tokens.next_token()?,
                     created_at,
                     confirmed_at,
                     row.unsubscribed_at
