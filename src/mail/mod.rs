@@ -372,30 +372,19 @@ pub fn confirmation(
     ctx.insert("name", &to_name);
     ctx.insert("confirm_url", confirm_url);
     ctx.insert("expiry_days", &expiry_days);
-    let text = crate::render::tidy_text(&templates.render("confirm.txt", &ctx)?);
-    let html = crate::render::inline_css(&templates.render("confirm.html", &ctx)?)?;
-    let address = to_email
-        .parse()
-        .with_context(|| format!("{to_email} is not a valid address"))?;
-    let domain = newsletter.from.email.domain().to_ascii_lowercase();
-    let mut builder = Message::builder()
-        .from(newsletter.from.clone())
-        .to(Mailbox::new(to_name.map(display_name), address))
-        .subject(format!("Confirm your subscription to {}", newsletter.name))
-        .message_id(Some(format!(
-            "<confirm.{}@{domain}>",
-            crate::token::random_id()?
-        )));
-    if let Some(reply_to) = &newsletter.reply_to {
-        builder = builder.reply_to(reply_to.clone());
-    }
-    let mut message = builder
-        .multipart(MultiPart::alternative_plain_html(text, html))
-        .context("building the confirmation mail failed")?;
-    if let Some(dkim) = dkim {
-        message.sign(dkim);
-    }
-    Ok(message)
+    single(
+        newsletter,
+        templates,
+        &ctx,
+        Single {
+            template: "confirm",
+            to_email,
+            to_name,
+            subject: format!("Confirm your subscription to {}", newsletter.name),
+            list_unsubscribe: None,
+        },
+        dkim,
+    )
 }
 
 /// The latest sent issue, as the welcome email links to it.
@@ -428,18 +417,57 @@ pub fn welcome(
     let unsubscribe_url = newsletter.public_url.unsubscribe(token);
     ctx.insert("preferences_url", &newsletter.public_url.preferences(token));
     ctx.insert("unsubscribe_url", &unsubscribe_url);
-    let text = crate::render::tidy_text(&templates.render("welcome.txt", &ctx)?);
-    let html = crate::render::inline_css(&templates.render("welcome.html", &ctx)?)?;
-    let address = to_email
+    single(
+        newsletter,
+        templates,
+        &ctx,
+        Single {
+            template: "welcome",
+            to_email,
+            to_name,
+            subject: format!("Welcome to {}", newsletter.name),
+            list_unsubscribe: Some(unsubscribe_url),
+        },
+        dkim,
+    )
+}
+
+/// What differs between the mails to one reader outside an issue.
+struct Single<'a> {
+    /// `confirm`: `confirm.txt` and `confirm.html`; also the Message-ID's
+    /// first part.
+    template: &'static str,
+    to_email: &'a str,
+    to_name: Option<&'a str>,
+    subject: String,
+    /// A one-click unsubscribe URL for the List-Unsubscribe headers.
+    list_unsubscribe: Option<String>,
+}
+
+/// One mail to one reader (a confirmation, a welcome): the newsletter as
+/// sender, its reply-to, a fresh Message-ID, both parts from the
+/// templates, and the DKIM signature last.
+fn single(
+    newsletter: &Newsletter,
+    templates: &Templates,
+    ctx: &tera::Context,
+    mail: Single<'_>,
+    dkim: Option<&DkimConfig>,
+) -> anyhow::Result<Message> {
+    let name = mail.template;
+    let text = crate::render::tidy_text(&templates.render(&format!("{name}.txt"), ctx)?);
+    let html = crate::render::inline_css(&templates.render(&format!("{name}.html"), ctx)?)?;
+    let address = mail
+        .to_email
         .parse()
-        .with_context(|| format!("{to_email} is not a valid address"))?;
+        .with_context(|| format!("{} is not a valid address", mail.to_email))?;
     let domain = newsletter.from.email.domain().to_ascii_lowercase();
     let mut builder = Message::builder()
         .from(newsletter.from.clone())
-        .to(Mailbox::new(to_name.map(display_name), address))
-        .subject(format!("Welcome to {}", newsletter.name))
+        .to(Mailbox::new(mail.to_name.map(display_name), address))
+        .subject(mail.subject)
         .message_id(Some(format!(
-            "<welcome.{}@{domain}>",
+            "<{name}.{}@{domain}>",
             crate::token::random_id()?
         )));
     if let Some(reply_to) = &newsletter.reply_to {
@@ -447,16 +475,18 @@ pub fn welcome(
     }
     let mut message = builder
         .multipart(MultiPart::alternative_plain_html(text, html))
-        .context("building the welcome mail failed")?;
-    let headers = message.headers_mut();
-    headers.insert_raw(HeaderValue::new(
-        HeaderName::new_from_ascii_str("List-Unsubscribe"),
-        format!("<{unsubscribe_url}>"),
-    ));
-    headers.insert_raw(HeaderValue::new(
-        HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
-        "List-Unsubscribe=One-Click".to_string(),
-    ));
+        .with_context(|| format!("building the {name} mail failed"))?;
+    if let Some(url) = mail.list_unsubscribe {
+        let headers = message.headers_mut();
+        headers.insert_raw(HeaderValue::new(
+            HeaderName::new_from_ascii_str("List-Unsubscribe"),
+            format!("<{url}>"),
+        ));
+        headers.insert_raw(HeaderValue::new(
+            HeaderName::new_from_ascii_str("List-Unsubscribe-Post"),
+            "List-Unsubscribe=One-Click".to_string(),
+        ));
+    }
     if let Some(dkim) = dkim {
         message.sign(dkim);
     }
