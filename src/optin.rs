@@ -33,9 +33,7 @@ pub async fn send_confirmation<T: Transport>(
         config.serve.confirm_expiry_days(),
         dkim,
     )?;
-    let settings = Settings::for_one(&config.send);
-    let lanes = crate::send::Lane::only(transport, &settings);
-    crate::send::send_one(&message, lanes, settings, clock).await
+    crate::send::send_one(&message, transport, Settings::for_one(&config.send), clock).await
 }
 
 /// Send the welcome email to a reader who has just confirmed; the
@@ -61,7 +59,5 @@ pub async fn send_welcome<T: Transport>(
         latest,
         dkim,
     )?;
-    let settings = Settings::for_one(&config.send);
-    let lanes = crate::send::Lane::only(transport, &settings);
-    crate::send::send_one(&message, lanes, settings, clock).await
+    crate::send::send_one(&message, transport, Settings::for_one(&config.send), clock).await
 }

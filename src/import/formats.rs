@@ -143,7 +143,8 @@ impl Members {
     }
 }
 
-/// The fields an import fills, whatever the column is called.
+/// The fields an import fills, whatever the column is called; a field's
+/// value is its place in [`Field::ALL`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Field {
     Email,
@@ -253,6 +254,13 @@ mod tests {
         ];
         for (header, format) in cases {
             assert_eq!(Format::detect(&names(header)), format, "{header}");
+        }
+    }
+
+    #[test]
+    fn every_field_is_at_its_own_place_in_all() {
+        for (i, field) in Field::ALL.into_iter().enumerate() {
+            assert_eq!(field as usize, i, "{field:?}");
         }
     }
 

@@ -34,10 +34,7 @@ struct Columns {
 
 impl Columns {
     fn at(&self, field: Field) -> Option<usize> {
-        Field::ALL
-            .iter()
-            .position(|f| *f == field)
-            .and_then(|i| self.slots[i])
+        self.slots[field as usize]
     }
 }
 
@@ -110,7 +107,7 @@ impl Columns {
                 }
             }
         }
-        let email = slots[0];
+        let email = slots[Field::Email as usize];
         let Some(email) = email else {
             let found: Vec<String> = names
                 .iter()
@@ -290,15 +287,14 @@ impl<R: Read> ImportReader<R> {
         let format = self.columns.format;
         let email = SubscriberEmail::parse(field(Field::Email)?)
             .map_err(|e| reject(format!("invalid address: {e}")))?;
-        let name_text = match format {
-            Format::Mailchimp(_) => {
-                format!(
-                    "{} {}",
-                    field(Field::FirstName)?.trim(),
-                    field(Field::LastName)?.trim()
-                )
-            }
-            _ => field(Field::Name)?.to_string(),
+        let name_text: std::borrow::Cow<'_, str> = match format {
+            Format::Mailchimp(_) => format!(
+                "{} {}",
+                field(Field::FirstName)?.trim(),
+                field(Field::LastName)?.trim()
+            )
+            .into(),
+            _ => field(Field::Name)?.into(),
         };
         let name = SubscriberName::parse(name_text.trim())
             .map_err(|e| reject(format!("bad name for {email}: {e}")))?;
@@ -369,11 +365,11 @@ impl<R: Read> ImportReader<R> {
                     }),
             }
         };
-        let zone = match format {
-            Format::Listmonk => attribute("timezone").unwrap_or_default(),
-            _ => field(Field::Timezone)?.trim().to_string(),
+        let zone: std::borrow::Cow<'_, str> = match format {
+            Format::Listmonk => attribute("timezone").unwrap_or_default().into(),
+            _ => field(Field::Timezone)?.trim().into(),
         };
-        let timezone = match (zone.as_str(), format) {
+        let timezone = match (zone.as_ref(), format) {
             ("", _) => None,
             (z, Format::Csv) => Some(
                 z.parse::<chrono_tz::Tz>()
@@ -400,15 +396,17 @@ impl<R: Read> ImportReader<R> {
                     .to_string(),
             ),
         };
-        let reason = [
+        // Only Mailchimp's files say why someone left.
+        let (reason, other) = (
             field(Field::Reason)?.trim(),
             field(Field::ReasonOther)?.trim(),
-        ]
-        .into_iter()
-        .filter(|r| !r.is_empty())
-        .collect::<Vec<_>>()
-        .join(": ");
-        let unsubscribe_reason = (!reason.is_empty()).then(|| {
+        );
+        let unsubscribe_reason = match (reason, other) {
+            ("", "") => None,
+            (r, "") | ("", r) => Some(r.to_string()),
+            (r, o) => Some(format!("{r}: {o}")),
+        }
+        .map(|reason| {
             reason
                 .chars()
                 .map(|c| if c.is_control() { ' ' } else { c })

@@ -244,14 +244,16 @@ pub async fn test_send<C: Compose, T: Transport>(
         .collect())
 }
 
-/// Send one prepared message (a confirmation mail) through the engine, with
-/// its retries; the server's reply, or why it was not accepted.
+/// Send one prepared message (a confirmation or welcome mail) through
+/// `transport` and the engine, with its retries; the server's reply, or
+/// why it was not accepted.
 pub async fn send_one<T: Transport>(
     message: &Message,
-    lanes: Vec<Lane<T>>,
+    transport: T,
     settings: Settings,
     clock: Clock,
 ) -> anyhow::Result<String> {
+    let lanes = Lane::only(transport, &settings);
     let outgoing = Outgoing::from(message);
     let job = Job {
         id: 1,
