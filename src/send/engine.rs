@@ -3,8 +3,9 @@
 //!
 //! **Relays.** Each relay is a lane (see `lanes`) with its own
 //! `concurrency` workers, rate and daily budget; a relay that cannot be
-//! reached, refuses the login, or answers 421/454 or drops the connection
-//! on [`STRIKES_OUT`] messages in a row is out for the rest of the run,
+//! reached at the start, refuses the login, or answers 421/454, drops the
+//! connection or cannot be reached again on [`STRIKES_OUT`] messages in a
+//! row is out for the rest of the run,
 //! and its messages go to the others. The last relay standing is not put
 //! out for 421s or drops: it keeps retrying with backoff, as a single
 //! relay always has.
@@ -739,8 +740,12 @@ impl<Q, C: Compose, T: Transport> Worker<'_, Q, C, T> {
                             self.run.put_out(self.lane, &why, true);
                             return Settled::HandBack;
                         }
+                        // A relay that answered at the start and fails one
+                        // reconnect (a slow greeting on a busy machine) is
+                        // struck like a dropped connection, not put out at
+                        // once: a relay unreachable at the start already is.
                         Attempt::Unreachable(why) => {
-                            if self.run.put_out(self.lane, &why, false) {
+                            if self.strike(&why) {
                                 return Settled::HandBack;
                             }
                             why

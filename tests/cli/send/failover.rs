@@ -221,7 +221,9 @@ fn a_daily_cap_is_counted_across_runs_over_a_rolling_24_hours() {
     assert_eq!(third.code, 0, "{third:#?}");
     assert_eq!(
         by_relay(&site, "2026-W46"),
-        HashMap::from([("a".into(), 5), ("b".into(), 3)])
+        HashMap::from([("a".into(), 5), ("b".into(), 3)]),
+        "{}",
+        third.stderr
     );
     for s in &subs {
         assert_eq!(
