@@ -46,6 +46,9 @@ struct Lane {
     taken: u64,
     /// Why it is out, once it is.
     out: Option<String>,
+    /// Out because its budget is spent: it takes no more jobs, but sends
+    /// those it took within the budget.
+    spent: bool,
 }
 
 struct State {
@@ -86,6 +89,7 @@ impl Dispatch {
                         share,
                         taken: 0,
                         out: None,
+                        spent: false,
                     })
                     .collect(),
                 returned: VecDeque::new(),
@@ -157,6 +161,7 @@ impl Dispatch {
         }
         if s.lanes[lane].share.budget == Some(0) {
             let max = s.lanes[lane].share.max_per_day.unwrap_or(0);
+            s.lanes[lane].spent = true;
             drop(s);
             self.put_out(
                 lane,
@@ -293,8 +298,12 @@ impl Dispatch {
         true
     }
 
+    /// Whether `lane`'s jobs in hand are to be handed to another lane: out
+    /// for trouble, not merely for a spent budget (its jobs in hand were
+    /// taken within it).
     pub fn is_out(&self, lane: usize) -> bool {
-        self.lock().lanes[lane].out.is_some()
+        let s = self.lock();
+        s.lanes[lane].out.is_some() && !s.lanes[lane].spent
     }
 
     /// Every lane is out: nothing more can be sent.

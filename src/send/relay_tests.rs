@@ -159,3 +159,21 @@ fn a_budget_is_spent_then_the_next_priority_takes_over() {
     assert_eq!(report.relays, [("a".into(), 4), ("b".into(), 6)].into());
     assert!(report.stopped.is_none());
 }
+
+#[test]
+fn jobs_taken_within_a_budget_are_all_sent_when_it_runs_out() {
+    // Two workers: the one that finds the budget spent must not take the
+    // other's last message away from it.
+    for _ in 0..20 {
+        let a = Capture::named("a");
+        let emails: Vec<String> = (1..=10).map(email).collect();
+        let mut only = lane(&a, 1);
+        only.budget = Some(Budget {
+            left: 5,
+            max_per_day: 5,
+        });
+        let (report, _) = run(vec![only], &emails);
+        assert_eq!(report.sent, 5, "{:?}", report.stopped);
+        assert_eq!(a.accepted().len(), 5);
+    }
+}
