@@ -170,8 +170,11 @@ pub enum SubscribersCommand {
     /// Import subscribers from a CSV file with an `email` column (and
     /// optionally `name`, `role`, `status`, `created_at`); `-` reads standard input
     Import {
-        /// The CSV file, or `-` for standard input
-        file: PathBuf,
+        /// The CSV file, or `-` for standard input; several files (such as
+        /// Mailchimp's subscribed, unsubscribed and cleaned members) are one
+        /// import
+        #[arg(required = true, num_args = 1..)]
+        file: Vec<PathBuf>,
         /// Status for rows without a `status` value
         #[arg(long, value_parser = parse_import_status, default_value = "active")]
         status: Status,

@@ -32,30 +32,43 @@ impl fmt::Debug for Token {
     }
 }
 
-/// Many fresh tokens (an import): the same 144 bits from the OS random
-/// source each, read for 4,096 tokens at a time instead of one system call
-/// per token.
-#[derive(Default)]
-pub struct Tokens {
-    bytes: Vec<u8>,
+/// Random bytes are read for this many tokens at a time, not one system
+/// call per token.
+const BATCH: usize = 4096;
+
+/// Fresh tokens for an import, sorted: inserted in this order they fill the
+/// token index from left to right instead of at random places. 24 bytes a
+/// token and no `Debug`, like [`Token`].
+pub struct SortedTokens {
+    tokens: Vec<[u8; 24]>,
     at: usize,
 }
 
-impl Tokens {
-    const BATCH: usize = 4096;
-
-    pub fn next_token(&mut self) -> anyhow::Result<Token> {
-        if self.at + 18 > self.bytes.len() {
-            self.bytes.resize(18 * Self::BATCH, 0);
-            getrandom::fill(&mut self.bytes)
+impl SortedTokens {
+    /// `n` fresh tokens, each 144 bits from the OS random source.
+    pub fn generate(n: usize) -> anyhow::Result<SortedTokens> {
+        let mut tokens = Vec::with_capacity(n);
+        let mut bytes = vec![0u8; 18 * BATCH];
+        while tokens.len() < n {
+            getrandom::fill(&mut bytes)
                 .map_err(|e| anyhow::anyhow!("the OS random source failed: {e}"))?;
-            self.at = 0;
+            for chunk in bytes.chunks_exact(18).take(n - tokens.len()) {
+                let mut token = [0u8; 24];
+                token.copy_from_slice(base64url(chunk).as_bytes());
+                tokens.push(token);
+            }
         }
-        let token = Token(base64url(&self.bytes[self.at..self.at + 18]));
-        // Each token's bytes are used once: overwrite them.
-        self.bytes[self.at..self.at + 18].fill(0);
-        self.at += 18;
-        Ok(token)
+        bytes.fill(0);
+        tokens.sort_unstable();
+        Ok(SortedTokens { tokens, at: 0 })
+    }
+
+    /// The next token, in ascending order; `None` once all `n` are used.
+    pub fn next_token(&mut self) -> Option<&str> {
+        let token = self.tokens.get(self.at)?;
+        self.at += 1;
+        // base64url is ASCII.
+        std::str::from_utf8(token).ok()
     }
 }
 
@@ -104,14 +117,24 @@ mod tests {
     }
 
     #[test]
-    fn batched_tokens_are_the_same_shape_and_all_distinct_across_batches() {
-        let mut tokens = Tokens::default();
-        let mut seen = std::collections::HashSet::new();
-        for _ in 0..(Tokens::BATCH * 2 + 5) {
-            let t = tokens.next_token().unwrap();
-            assert_eq!(t.as_str().len(), 24);
-            assert!(seen.insert(t.as_str().to_string()), "a token came twice");
+    fn sorted_tokens_are_distinct_ascending_and_as_many_as_asked() {
+        // More than one batch of randomness, and not a multiple of it.
+        let n = BATCH + 17;
+        let mut batch = SortedTokens::generate(n).unwrap();
+        let mut all = Vec::new();
+        while let Some(t) = batch.next_token() {
+            assert_eq!(t.len(), 24);
+            assert!(
+                t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            );
+            all.push(t.to_string());
         }
+        assert_eq!(all.len(), n);
+        assert!(
+            all.windows(2).all(|w| w[0] < w[1]),
+            "ascending and distinct"
+        );
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //! header row is, and how its columns and values read.
 //!
 //! Each format is known by the columns only it has (Mailchimp's `LEID` and
-//! `EUID`, listmonk's `uuid` and `attributes`, Substack's `email_disabled`),
+//! `EUID`, listmonk's `uuid` and `attributes`, Substack's `email_disabled`,
+//! Buttondown's `subscriber_type`),
 //! so detection never guesses from the data. A format named with `--from`
 //! must have its required columns, or the import stops before a row is
 //! read, naming the ones missing.
@@ -17,6 +18,7 @@ pub enum Source {
     Mailchimp,
     Listmonk,
     Substack,
+    Buttondown,
 }
 
 /// A format as read from one header row.
@@ -27,6 +29,7 @@ pub enum Format {
     Mailchimp(Members),
     Listmonk,
     Substack,
+    Buttondown,
 }
 
 /// Which of Mailchimp's audience files: its members' status.
@@ -47,6 +50,18 @@ impl Format {
             Format::Mailchimp(Members::Cleaned) => "a Mailchimp export (cleaned members)",
             Format::Listmonk => "a listmonk export",
             Format::Substack => "a Substack export",
+            Format::Buttondown => "a Buttondown export",
+        }
+    }
+
+    /// The tool alone, for an import of several of its files.
+    pub fn tool(self) -> &'static str {
+        match self {
+            Format::Csv => "CSV files",
+            Format::Mailchimp(_) => "a Mailchimp export",
+            Format::Listmonk => "a listmonk export",
+            Format::Substack => "a Substack export",
+            Format::Buttondown => "a Buttondown export",
         }
     }
 
@@ -59,6 +74,11 @@ impl Format {
             Format::Listmonk
         } else if has("email") && has("email_disabled") {
             Format::Substack
+        } else if (has("email") && has("subscriber_type"))
+            || (has("email_address") && has("type") && has("creation_date"))
+        {
+            // The dashboard's CSV, or the API's newer names for its columns.
+            Format::Buttondown
         } else {
             Format::Csv
         }
@@ -72,6 +92,11 @@ impl Format {
             Source::Mailchimp => (Format::Mailchimp(Members::of(names)), &["Email Address"]),
             Source::Listmonk => (Format::Listmonk, &["email", "status"]),
             Source::Substack => (Format::Substack, &["email", "email_disabled"]),
+            // The dashboard's names, unless the file uses the API's.
+            Source::Buttondown if names.iter().any(|h| h == "email_address") => {
+                (Format::Buttondown, &["email_address", "type"])
+            }
+            Source::Buttondown => (Format::Buttondown, &["email", "subscriber_type"]),
         };
         let missing: Vec<&'static str> = required
             .iter()
@@ -116,6 +141,11 @@ impl Format {
             (Format::Substack, Email) => &["email"],
             (Format::Substack, CreatedAt) => &["created_at"],
             (Format::Substack, Disabled) => &["email_disabled"],
+            (Format::Buttondown, Email) => &["email", "email_address"],
+            (Format::Buttondown, Status) => &["subscriber_type", "type"],
+            (Format::Buttondown, CreatedAt) => &["creation_date"],
+            (Format::Buttondown, ConfirmedAt) => &["subscription_date"],
+            (Format::Buttondown, UnsubscribedAt) => &["unsubscription_date"],
             _ => &[],
         }
     }
@@ -188,7 +218,8 @@ impl Field {
 
 /// A time as the tools write it, read as UTC when it names no zone:
 /// RFC 3339; Mailchimp's `2018-02-12 10:54:27`; Go's
-/// `2024-01-02 15:04:05.123456 +0000 UTC` (listmonk); a bare date.
+/// `2024-01-02 15:04:05.123456 +0000 UTC` (listmonk); Python's
+/// `2024-03-13 00:03:09.183465+00:00` (Buttondown); a bare date.
 pub fn foreign_time(text: &str) -> Option<DateTime<Utc>> {
     let text = text.trim();
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
@@ -200,6 +231,10 @@ pub fn foreign_time(text: &str) -> Option<DateTime<Utc>> {
         _ => text,
     };
     if let Ok(t) = DateTime::parse_from_str(without_name, "%Y-%m-%d %H:%M:%S%.f %z") {
+        return Some(t.with_timezone(&Utc));
+    }
+    // Python's `isoformat(" ")`, as Buttondown writes it.
+    if let Ok(t) = DateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f%:z") {
         return Some(t.with_timezone(&Utc));
     }
     if let Ok(t) = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S%.f") {
@@ -250,6 +285,15 @@ mod tests {
                 "email,type,active_subscription,expiry,email_disabled,created_at",
                 Format::Substack,
             ),
+            (
+                "id,secondary_id,email,notes,subscriber_type,referrer_url,utm_source,utm_medium,utm_campaign,creation_date,ip_address,subscription_date,unsubscription_date,tags,metadata",
+                Format::Buttondown,
+            ),
+            (
+                "id,email_address,type,creation_date,notes,tags",
+                Format::Buttondown,
+            ),
+            ("email,type,created_at", Format::Csv),
             ("Email Address,name", Format::Csv),
         ];
         for (header, format) in cases {
@@ -276,6 +320,14 @@ mod tests {
         );
         assert_eq!(Format::named(Source::Csv, &names("name")), Ok(Format::Csv));
         assert_eq!(
+            Format::named(Source::Buttondown, &names("email,creation_date")),
+            Err(vec!["subscriber_type"])
+        );
+        assert_eq!(
+            Format::named(Source::Buttondown, &names("email_address,type")),
+            Ok(Format::Buttondown)
+        );
+        assert_eq!(
             Format::named(Source::Mailchimp, &names("Email Address,UNSUB_TIME")),
             Ok(Format::Mailchimp(Members::Unsubscribed))
         );
@@ -298,6 +350,11 @@ mod tests {
                 Some("2021-03-04T05:06:07+00:00"),
             ),
             ("2021-03-04", Some("2021-03-04T00:00:00+00:00")),
+            // Buttondown: Python's isoformat with a space.
+            (
+                "2024-03-13 00:03:09.183465+00:00",
+                Some("2024-03-13T00:03:09.183465+00:00"),
+            ),
             ("last Tuesday", None),
             ("", None),
         ];

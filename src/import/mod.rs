@@ -19,6 +19,7 @@ use crate::store::{ImportRow, Rejected};
 use crate::timestamp::Timestamp;
 
 mod formats;
+pub mod zip;
 
 use formats::Field;
 pub use formats::{Format, Members, Source};
@@ -135,7 +136,34 @@ fn source_name(source: Source) -> &'static str {
         Source::Mailchimp => "a Mailchimp export",
         Source::Listmonk => "a listmonk export",
         Source::Substack => "a Substack export",
+        Source::Buttondown => "a Buttondown export",
     }
+}
+
+/// Why a Buttondown subscriber of a type we do not import is left out:
+/// paid states (their subscription lives in Stripe, not in a list), and
+/// addresses Buttondown stopped mailing, which come in as nothing rather
+/// than as a guess. `None` for a type Buttondown does not have.
+fn buttondown_skip(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "premium" => "premium in Buttondown",
+        "trialed" => "trialed in Buttondown",
+        "gifted" => "gifted in Buttondown",
+        "unpaid" => "unpaid in Buttondown",
+        "churning" => "churning in Buttondown",
+        "churned" => "churned in Buttondown",
+        "past_due" => "past due in Buttondown",
+        "paused" => "paused in Buttondown",
+        "upcoming" => "upcoming in Buttondown",
+        "undeliverable" => "undeliverable in Buttondown",
+        "complained" => "complained in Buttondown",
+        "blocked" => "blocked in Buttondown",
+        "removed" => "removed in Buttondown",
+        // Types of older exports, since folded into `undeliverable`.
+        "spammy" | "malformed" => "undeliverable in Buttondown",
+        "disabled" => "disabled in Buttondown",
+        _ => return None,
+    })
 }
 
 /// Counts the `"` bytes read, so that a quote left open at the end of the
@@ -169,6 +197,8 @@ pub struct ImportReader<R: Read> {
     has_lookahead: bool,
     started: bool,
     skipped: Skips,
+    /// Which file of the import this is, for its rows.
+    file: u32,
 }
 
 /// Rows a format says to leave out (listmonk's `disabled`, Substack's
@@ -192,6 +222,12 @@ impl<R: Read> ImportReader<R> {
     /// The format found (or named with `--from`).
     pub fn format(&self) -> Format {
         self.columns.format
+    }
+
+    /// The reader of file number `file` of an import of several.
+    pub fn in_file(mut self, file: u32) -> ImportReader<R> {
+        self.file = file;
+        self
     }
 
     /// The counts of rows left out by the format, filled as rows are read.
@@ -264,11 +300,16 @@ impl<R: Read> ImportReader<R> {
             has_lookahead: false,
             started: false,
             skipped: Skips::default(),
+            file: 0,
         })
     }
 
     fn parse(&self, line: u64) -> Result<Parsed, Rejected> {
-        let reject = |reason: String| Rejected { line, reason };
+        let reject = |reason: String| Rejected {
+            file: self.file,
+            line,
+            reason,
+        };
         let last = self.record.len().saturating_sub(1);
         let field = |f: Field| -> Result<&str, Rejected> {
             let i = if f == Field::Email {
@@ -339,6 +380,19 @@ impl<R: Read> ImportReader<R> {
                         "bad status for {email}: `{other}` is not a listmonk status (enabled, blocklisted or disabled)"
                     )));
                 }
+            },
+            Format::Buttondown => match field(Field::Status)?.trim() {
+                "regular" => Status::Active,
+                "unactivated" => Status::Pending,
+                "unsubscribed" => Status::Unsubscribed,
+                other => match buttondown_skip(other) {
+                    Some(why) => return Ok(Parsed::Skip(why)),
+                    None => {
+                        return Err(reject(format!(
+                            "bad subscriber_type for {email}: `{other}` is not a Buttondown subscriber type (regular, unactivated, unsubscribed, premium, undeliverable, …)"
+                        )));
+                    }
+                },
             },
             Format::Substack => {
                 if email.as_str().ends_with("@deletion-request.substack.com") {
@@ -413,17 +467,29 @@ impl<R: Read> ImportReader<R> {
                 .take(crate::store::REASON_TEXT_MAX)
                 .collect()
         });
+        // Mailchimp's cleaned members have a CLEAN_TIME where others have
+        // the time they left: when they took their status, but not an
+        // unsubscribe.
+        let left_at = time(Field::UnsubscribedAt, "unsubscribed_at")?;
         let unsubscribed_at = match format {
             Format::Mailchimp(Members::Cleaned) => None,
-            _ => time(Field::UnsubscribedAt, "unsubscribed_at")?,
+            _ => left_at,
+        };
+        let created_at = time(Field::CreatedAt, "created_at")?;
+        let confirmed_at = time(Field::ConfirmedAt, "confirmed_at")?;
+        let changed_at = match status {
+            Status::Unsubscribed | Status::Bounced => left_at,
+            Status::Active | Status::Pending => confirmed_at.or(created_at),
         };
         Ok(Parsed::Row(ImportRow {
+            file: self.file,
             line,
+            changed_at,
             timezone,
             paused_until,
             unsubscribe_reason,
-            created_at: time(Field::CreatedAt, "created_at")?,
-            confirmed_at: time(Field::ConfirmedAt, "confirmed_at")?,
+            created_at,
+            confirmed_at,
             unsubscribed_at,
             email,
             name,
@@ -495,6 +561,7 @@ impl<R: Read> ImportReader<R> {
                 .map(|f| f.trim_ascii_end().iter().filter(|&&b| b == b'\n').count())
                 .sum();
             return Err(Rejected {
+                file: self.file,
                 line,
                 reason: format!(
                     "a quoted field that starts on this line is never closed, so lines {line} to {} were read as one row; close the quote",
@@ -506,6 +573,7 @@ impl<R: Read> ImportReader<R> {
         if self.record.len() > self.header_len && extra.clone().any(|f| !f.trim_ascii().is_empty())
         {
             return Err(Rejected {
+                file: self.file,
                 line,
                 reason: format!(
                     "the row has {} fields but the header has {}; put any field that contains a comma in double quotes",

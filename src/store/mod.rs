@@ -10,6 +10,7 @@
 mod deliveries;
 mod events;
 mod history;
+mod import;
 mod issues;
 mod keys;
 pub mod ledger;
@@ -29,13 +30,12 @@ use rusqlite_migration::{M, Migrations};
 pub use deliveries::{Frozen, HistoryRow};
 pub use events::{BounceKind, Bounced, Complained, How};
 pub use history::Event;
+pub use import::{ImportOutcome, ImportRow, Rejected};
 pub use issues::FrozenIssue;
 pub use ledger::{Finished, Ledger};
 pub use optin::{Confirmed, OptIn};
 pub use preferences::{Pause, Preferences, REASON_TEXT_MAX, REASONS, Reason};
-pub use subscribers::{
-    ImportOutcome, ImportRow, Rejected, SubscribeOutcome, Subscriber, UnsubscribeOutcome,
-};
+pub use subscribers::{SubscribeOutcome, Subscriber, UnsubscribeOutcome};
 
 const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/001-initial.sql")),

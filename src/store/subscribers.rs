@@ -1,6 +1,5 @@
 //! The subscriber list.
 
-use anyhow::Context as _;
 use rusqlite::{OptionalExtension as _, Row, params};
 use serde::Serialize;
 
@@ -92,43 +91,6 @@ pub enum UnsubscribeOutcome {
     Unsubscribed,
     AlreadyUnsubscribed,
     NotFound,
-}
-
-/// One valid row of an import.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ImportRow {
-    /// Where the record starts in the file (1-based; the header is line 1).
-    pub line: u64,
-    pub email: SubscriberEmail,
-    pub name: Option<SubscriberName>,
-    pub role: Option<Role>,
-    /// From the file's `status` column, else the `--status` default.
-    pub status: Status,
-    pub created_at: Option<Timestamp>,
-    pub confirmed_at: Option<Timestamp>,
-    pub unsubscribed_at: Option<Timestamp>,
-    /// An IANA zone name, checked.
-    pub timezone: Option<String>,
-    /// `YYYY-MM-DD`, checked.
-    pub paused_until: Option<String>,
-    /// Why they left, as the tool they come from recorded it.
-    pub unsubscribe_reason: Option<String>,
-}
-
-/// A row that was not imported, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rejected {
-    pub line: u64,
-    pub reason: String,
-}
-
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct ImportOutcome {
-    pub imported: u64,
-    /// What was imported, by status.
-    pub by_status: std::collections::BTreeMap<Status, u64>,
-    pub skipped_existing: u64,
-    pub rejected: Vec<Rejected>,
 }
 
 impl Store {
@@ -313,90 +275,6 @@ impl Store {
         )?;
         Ok(n.max(0) as u64)
     }
-
-    /// Import rows in one transaction. Addresses already in the list are
-    /// skipped (an unsubscribed or bounced address is never re-activated: the
-    /// person said no); an address seen earlier in the same file is rejected
-    /// as a duplicate of that line. With `dry_run` nothing is committed.
-    pub fn import(
-        &mut self,
-        rows: impl Iterator<Item = anyhow::Result<Result<ImportRow, Rejected>>>,
-        now: Timestamp,
-        dry_run: bool,
-    ) -> anyhow::Result<ImportOutcome> {
-        // A bigger page cache for the length of the import: a million
-        // inserts into two unique indexes otherwise thrash the default 2 MB.
-        self.conn.pragma_update(None, "cache_size", -32_768)?;
-        let tx = self.conn.transaction()?;
-        let base_id: i64 =
-            tx.query_row("SELECT coalesce(max(id), 0) FROM subscribers", [], |r| {
-                r.get(0)
-            })?;
-        // The file line of each row inserted, by id - base_id - 1: enough to
-        // name the first occurrence of a duplicate without a map of addresses.
-        let mut lines: Vec<u64> = Vec::new();
-        let mut outcome = ImportOutcome::default();
-        let mut tokens = crate::token::Tokens::default();
-        {
-            let mut insert = tx.prepare(
-                "INSERT INTO subscribers (email, email_key, name, role, status, token, created_at, confirmed_at, unsubscribed_at, timezone, paused_until, unsubscribe_reason)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-                 ON CONFLICT (email_key) DO NOTHING",
-            )?;
-            let mut find = tx.prepare("SELECT id FROM subscribers WHERE email_key = ?1")?;
-            for row in rows {
-                let row = match row? {
-                    Ok(row) => row,
-                    Err(rejected) => {
-                        outcome.rejected.push(rejected);
-                        continue;
-                    }
-                };
-                let key = row.email.key();
-                let created_at = row.created_at.unwrap_or(now);
-                let confirmed_at = row
-                    .confirmed_at
-                    .or((row.status == Status::Active).then_some(created_at));
-                let changed = insert.execute(params![
-                    row.email.as_str(),
-                    key,
-                    row.name.as_ref().map(SubscriberName::as_str),
-                    row.role,
-                    row.status,
-                    tokens.next_token()?,
-                    created_at,
-                    confirmed_at,
-                    row.unsubscribed_at
-                        .or((row.status == Status::Unsubscribed).then_some(now)),
-                    row.timezone,
-                    row.paused_until,
-                    row.unsubscribe_reason,
-                ])?;
-                if changed == 1 {
-                    lines.push(row.line);
-                    outcome.imported += 1;
-                    *outcome.by_status.entry(row.status).or_default() += 1;
-                    continue;
-                }
-                let id: i64 = find.query_row([&key], |r| r.get(0))?;
-                if id > base_id {
-                    let first = lines.get((id - base_id - 1) as usize).copied().unwrap_or(0);
-                    outcome.rejected.push(Rejected {
-                        line: row.line,
-                        reason: format!("duplicate of line {first} ({})", row.email),
-                    });
-                } else {
-                    outcome.skipped_existing += 1;
-                }
-            }
-        }
-        if dry_run {
-            tx.rollback()?;
-        } else {
-            tx.commit().context("cannot commit the import")?;
-        }
-        Ok(outcome)
-    }
 }
 
 #[cfg(test)]
@@ -409,23 +287,6 @@ mod tests {
 
     fn now() -> Timestamp {
         "2026-11-29T12:00:00Z".parse().unwrap()
-    }
-
-    /// An import row with only an address, active.
-    fn active_row(line: u64, address: &str) -> ImportRow {
-        ImportRow {
-            line,
-            email: email(address),
-            name: None,
-            role: None,
-            status: Status::Active,
-            created_at: None,
-            confirmed_at: None,
-            unsubscribed_at: None,
-            timezone: None,
-            paused_until: None,
-            unsubscribe_reason: None,
-        }
     }
 
     #[test]
@@ -474,49 +335,5 @@ mod tests {
                 .unwrap(),
             UnsubscribeOutcome::NotFound
         );
-    }
-
-    #[test]
-    fn import_skips_existing_and_names_duplicates() {
-        let mut store = Store::in_memory().unwrap();
-        store
-            .subscribe(&email("old@example.com"), None, None, false, now())
-            .unwrap();
-        store.unsubscribe(&email("old@example.com"), now()).unwrap();
-        let row = |line: u64, e: &str| Ok(Ok(active_row(line, e)));
-        let rows = vec![
-            row(2, "a@example.com"),
-            row(3, "OLD@example.com"),
-            row(4, "b@example.com"),
-            row(5, "A@Example.com"),
-            Ok(Err(Rejected {
-                line: 6,
-                reason: "bad".into(),
-            })),
-        ];
-        let outcome = store.import(rows.into_iter(), now(), false).unwrap();
-        assert_eq!(outcome.imported, 2);
-        assert_eq!(outcome.skipped_existing, 1);
-        assert_eq!(outcome.rejected.len(), 2);
-        assert_eq!(outcome.rejected[0].line, 5);
-        assert_eq!(
-            outcome.rejected[0].reason,
-            "duplicate of line 2 (A@example.com)"
-        );
-        // The unsubscribed address stays unsubscribed.
-        let old = store
-            .subscriber_by_email(&email("old@example.com"))
-            .unwrap()
-            .unwrap();
-        assert_eq!(old.status, Status::Unsubscribed);
-    }
-
-    #[test]
-    fn a_dry_run_import_writes_nothing() {
-        let mut store = Store::in_memory().unwrap();
-        let rows = vec![Ok(Ok(active_row(2, "a@example.com")))];
-        let outcome = store.import(rows.into_iter(), now(), true).unwrap();
-        assert_eq!(outcome.imported, 1);
-        assert_eq!(store.count_subscribers(Status::Active).unwrap(), 0);
     }
 }

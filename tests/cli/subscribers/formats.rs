@@ -1,5 +1,6 @@
 //! `subscribers import` of other tools' exports: Mailchimp's three audience
-//! files, listmonk and Substack (fixtures in `tests/fixtures/import/`,
+//! files (alone, together, or in the zip Mailchimp hands out), listmonk,
+//! Substack and Buttondown (fixtures in `tests/fixtures/import/`,
 //! written for this project in each tool's shape), recognised from the
 //! header or named with `--from`.
 
@@ -169,6 +170,181 @@ fn a_format_named_with_from_must_have_its_columns() {
     assert_eq!(r.code, 1, "{r:#?}");
     assert!(
         r.stderr.contains("bad status for amara.obi@example.com"),
+        "{}",
+        r.stderr
+    );
+}
+
+#[test]
+fn buttondown_types_map_to_statuses_and_the_rest_are_counted() {
+    let site = Site::new();
+    let r = import(&site, "buttondown.csv", &[]);
+    assert_eq!(r.code, 1, "{r:#?}");
+    assert_eq!(
+        r.stdout,
+        "detected a Buttondown export: imported 3 (1 pending, 1 active, 1 unsubscribed), skipped 0 existing, 1 premium in Buttondown, 2 undeliverable in Buttondown, rejected 1\n",
+        "{r:#?}"
+    );
+    assert!(
+        r.stderr.contains("buttondown.csv:8: bad subscriber_type for odd.one@example.com: `mystery` is not a Buttondown subscriber type"),
+        "{}",
+        r.stderr
+    );
+    let priya = subscriber(&site, "priya.nair@example.com");
+    assert_eq!(get(&priya, "status"), Some("active"));
+    assert_eq!(get(&priya, "created_at"), Some("2023-02-01T09:30:00Z"));
+    assert_eq!(get(&priya, "confirmed_at"), Some("2023-02-01T09:31:10Z"));
+    assert_eq!(
+        get(&subscriber(&site, "sam.okafor@example.com"), "status"),
+        Some("pending")
+    );
+    let lena = subscriber(&site, "lena.vogel@example.com");
+    assert_eq!(get(&lena, "status"), Some("unsubscribed"));
+    assert_eq!(get(&lena, "unsubscribed_at"), Some("2024-11-12T13:14:15Z"));
+    assert!(
+        list_json(&site, &[]).iter().all(
+            |r| r["email"] != "paid.reader@example.com" && r["email"] != "dead.box@example.com"
+        )
+    );
+}
+
+/// The addresses of the multi-file fixture and the status each must end
+/// with: Ada left after joining, Bo came back after leaving, Gus was
+/// cleaned after joining, Eve left at a time Mailchimp did not record.
+const SETTLED: [(&str, &str); 5] = [
+    ("ada.lind@example.com", "unsubscribed"),
+    ("bo.chen@example.com", "active"),
+    ("cy.diaz@example.com", "active"),
+    ("gus.hale@example.com", "bounced"),
+    ("eve.faro@example.com", "unsubscribed"),
+];
+
+const SETTLED_SUMMARY: &str = "imported 5 (2 active, 2 unsubscribed, 1 bounced), skipped 0 existing, 3 in several files (the latest change kept), rejected 0\n";
+
+fn assert_settled(site: &Site) {
+    for (email, status) in SETTLED {
+        assert_eq!(
+            get(&subscriber(site, email), "status"),
+            Some(status),
+            "{email}"
+        );
+    }
+}
+
+#[test]
+fn mailchimps_three_files_in_one_import_keep_each_addresses_latest_change() {
+    let site = Site::new();
+    let dir = fixture("import/mailchimp_export");
+    let files: Vec<String> = ["subscribed", "unsubscribed", "cleaned"]
+        .iter()
+        .map(|f| {
+            dir.join(format!("{f}_members_export_4f1c2a.csv"))
+                .display()
+                .to_string()
+        })
+        .collect();
+    let mut args = vec!["subscribers", "import", "--dry-run"];
+    args.extend(files.iter().map(String::as_str));
+    let r = run(&site, &args);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (
+            0,
+            format!(
+                "detected a Mailchimp export (3 files): would {}",
+                SETTLED_SUMMARY.replacen("imported", "import", 1)
+            )
+            .as_str()
+        ),
+        "{r:#?}"
+    );
+    assert_eq!(list_json(&site, &[]).len(), 0, "a dry run writes nothing");
+    args.retain(|a| *a != "--dry-run");
+    let r = run(&site, &args);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (
+            0,
+            format!("detected a Mailchimp export (3 files): {SETTLED_SUMMARY}").as_str()
+        ),
+        "{r:#?}"
+    );
+    assert_settled(&site);
+    let bo = subscriber(&site, "bo.chen@example.com");
+    assert_eq!(get(&bo, "confirmed_at"), Some("2024-06-01T08:02:00Z"));
+    // The list keeps the order in which the rows that stand were read.
+    let order: Vec<String> = list_json(&site, &[])
+        .iter()
+        .map(|r| r["email"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        order,
+        [
+            "bo.chen@example.com",
+            "cy.diaz@example.com",
+            "ada.lind@example.com",
+            "eve.faro@example.com",
+            "gus.hale@example.com"
+        ]
+    );
+}
+
+#[test]
+fn mailchimps_zip_is_read_directly_as_its_three_files() {
+    let site = Site::new();
+    let r = import(&site, "mailchimp_export.zip", &[]);
+    assert_eq!(
+        (r.code, r.stdout.as_str()),
+        (
+            0,
+            format!("detected a Mailchimp export (3 files): {SETTLED_SUMMARY}").as_str()
+        ),
+        "{r:#?}"
+    );
+    assert_settled(&site);
+}
+
+#[test]
+fn a_damaged_or_foreign_archive_stops_the_import_with_nothing_written() {
+    let site = Site::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = std::fs::read(fixture("import/mailchimp_export.zip")).unwrap();
+    let cut = dir.path().join("cut.zip");
+    std::fs::write(&cut, &bytes[..bytes.len() - 40]).unwrap();
+    // A stored entry with one byte changed fails its checksum at its end.
+    let at = 30 + "cleaned_members_export_4f1c2a.csv".len() + 300;
+    bytes[at] ^= 0x20;
+    let flipped = dir.path().join("flipped.zip");
+    std::fs::write(&flipped, &bytes).unwrap();
+    for (path, code, says) in [
+        (&cut, 2, "cut.zip: it is not a zip archive that can be read"),
+        (
+            &flipped,
+            1,
+            "is damaged (its contents do not match its checksum)",
+        ),
+    ] {
+        let r = run(&site, &["subscribers", "import", path.to_str().unwrap()]);
+        assert_eq!(r.code, code, "{r:#?}");
+        assert!(r.stderr.contains(says), "{}", r.stderr);
+        assert!(
+            !site.path("subscribers/digest.db").exists() || list_json(&site, &[]).is_empty(),
+            "nothing written"
+        );
+    }
+}
+
+#[test]
+fn standard_input_is_imported_only_on_its_own() {
+    let site = Site::new();
+    let csv = fixture("import/listmonk.csv");
+    let r = run(
+        &site,
+        &["subscribers", "import", "-", csv.to_str().unwrap()],
+    );
+    assert_eq!(r.code, 2, "{r:#?}");
+    assert!(
+        r.stderr.contains("can only be imported on its own"),
         "{}",
         r.stderr
     );
