@@ -3,8 +3,6 @@
 use std::io::{BufWriter, Read, Write};
 use std::path::Path;
 
-use anyhow::Context as _;
-
 use crate::app::{App, Column, print_stdout, table, thousands};
 use crate::cli::{ExportFormat, ListFormat, SubscriberFormat, SubscribersCommand};
 use crate::error::InputError;
@@ -186,9 +184,15 @@ fn import(
         (true, None) => Store::in_memory()?,
         (false, None) => app.store_for_writing()?,
     };
-    let outcome = store
-        .import(readers.into_iter().flatten(), now, dry_run)
-        .with_context(|| format!("importing {shown} failed; nothing was imported"))?;
+    let outcome = match store.import(readers.into_iter().flatten(), now, dry_run) {
+        Ok(outcome) => outcome,
+        // A file whose bytes are not what its archive recorded is bad
+        // input, like a file that cannot be read at all.
+        Err(e) if damaged_input(&e) => {
+            return Err(InputError(format!("{e:#}; nothing was imported")).into());
+        }
+        Err(e) => return Err(e.context(format!("importing {shown} failed; nothing was imported"))),
+    };
     let mut stderr = std::io::stderr().lock();
     for r in &outcome.rejected {
         writeln!(
@@ -253,6 +257,16 @@ fn import(
         );
     }
     Ok(())
+}
+
+/// Whether an import stopped on a file's bytes rather than on the
+/// database: a zip entry that fails its checksum.
+fn damaged_input(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause.downcast_ref::<csv::Error>().is_some_and(|csv| {
+            matches!(csv.kind(), csv::ErrorKind::Io(io) if io.kind() == std::io::ErrorKind::InvalidData)
+        })
+    })
 }
 
 /// The files of an import, each named as its rejected rows will name it: a

@@ -320,7 +320,7 @@ fn a_damaged_or_foreign_archive_stops_the_import_with_nothing_written() {
         (&cut, 2, "cut.zip: it is not a zip archive that can be read"),
         (
             &flipped,
-            1,
+            2,
             "is damaged (its contents do not match its checksum)",
         ),
     ] {
