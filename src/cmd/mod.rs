@@ -1,6 +1,7 @@
 //! One file per subcommand.
 
 pub mod history;
+pub mod import;
 pub mod inbound;
 pub mod preview;
 pub mod send;
