@@ -224,10 +224,11 @@ pub fn foreign_time(text: &str) -> Option<DateTime<Utc>> {
     let text = text.trim();
     // Mailchimp's form first, by its shape: an export has three of these a
     // row, and trying the other forms before it was most of the read.
-    if text.len() == 19 && text.as_bytes()[10] == b' ' {
-        if let Ok(t) = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S") {
-            return Some(t.and_utc());
-        }
+    if text.len() == 19
+        && text.as_bytes()[10] == b' '
+        && let Ok(t) = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S")
+    {
+        return Some(t.and_utc());
     }
     if let Ok(t) = DateTime::parse_from_rfc3339(text) {
         return Some(t.with_timezone(&Utc));
