@@ -250,6 +250,66 @@ mod tests {
         }
     }
 
+    /// Where the first central directory entry and the end record start.
+    fn directory(bytes: &[u8]) -> (usize, usize) {
+        let find = |sig: u32| {
+            (0..bytes.len() - 4)
+                .rev()
+                .find(|&i| u32_at(bytes, i) == sig)
+                .unwrap()
+        };
+        let end = find(END_OF_DIRECTORY);
+        (u32_at(bytes, end + 16) as usize, end)
+    }
+
+    #[test]
+    fn what_cannot_be_read_directly_is_refused_with_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        let original = std::fs::read(fixture()).unwrap();
+        let (first, end) = directory(&original);
+        type Change = fn(&mut Vec<u8>, usize, usize);
+        let cases: [(&str, Change, &str); 4] = [
+            (
+                "encrypted",
+                |b, first, _| b[first + 8] |= 1,
+                "`cleaned_members_export_4f1c2a.csv` in it is encrypted",
+            ),
+            (
+                "another method",
+                |b, first, _| b[first + 10] = 14,
+                "compressed with method 14",
+            ),
+            (
+                "zip64",
+                |b, _, end| b[end + 10..end + 12].copy_from_slice(&[0xFF, 0xFF]),
+                "ZIP64",
+            ),
+            (
+                "no csv",
+                |b, first, end| {
+                    for i in first..=end - 4 {
+                        if &b[i..i + 4] == b".csv" {
+                            b[i..i + 4].copy_from_slice(b".txt");
+                        }
+                    }
+                },
+                "holds no CSV file (found: `cleaned_members_export_4f1c2a.txt`",
+            ),
+        ];
+        for (what, change, says) in cases {
+            let mut bytes = original.clone();
+            change(&mut bytes, first, end);
+            let path = dir.path().join("archive.zip");
+            std::fs::write(&path, &bytes).unwrap();
+            let err = csv_entries(&path).unwrap_err().to_string();
+            assert!(err.contains(says), "{what}: {err}");
+            assert!(
+                err.contains("unzip") || err.contains("Mailchimp export holds"),
+                "{what} says what to do: {err}"
+            );
+        }
+    }
+
     #[test]
     fn a_damaged_entry_fails_at_its_end_and_a_damaged_archive_at_once() {
         let dir = tempfile::tempdir().unwrap();
