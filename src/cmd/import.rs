@@ -2,7 +2,7 @@
 //! Mailchimp's export, read in our format or another tool's, then settled
 //! into the list in one transaction (the rules are in `store::import`).
 
-use std::io::{Read, Write};
+use std::io::{Read, Seek, Write};
 use std::path::Path;
 
 use crate::app::{App, thousands};
@@ -107,7 +107,8 @@ fn open_inputs(files: &[std::path::PathBuf]) -> anyhow::Result<Vec<(String, Box<
             Err(e) => return Err(cannot_read(e).into()),
         };
         if !is_zip {
-            let f = std::fs::File::open(file).map_err(cannot_read)?;
+            // The sniffed bytes are read again, as the header's start.
+            f.rewind().map_err(cannot_read)?;
             inputs.push((
                 file.display().to_string(),
                 Box::new(std::io::BufReader::with_capacity(256 * 1024, f)),

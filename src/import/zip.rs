@@ -11,7 +11,7 @@
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// The first bytes of a zip archive (a local file header).
 pub const MAGIC: [u8; 4] = *b"PK\x03\x04";
@@ -149,7 +149,7 @@ pub fn csv_entries(path: &Path) -> Result<Vec<Entry>, ZipError> {
 
 /// A streaming reader of one entry's contents, checked against its CRC-32
 /// and size when it ends.
-pub fn open_entry(path: &PathBuf, entry: &Entry) -> Result<Box<dyn Read>, ZipError> {
+pub fn open_entry(path: &Path, entry: &Entry) -> Result<Box<dyn Read>, ZipError> {
     let mut file = File::open(path)?;
     file.seek(SeekFrom::Start(entry.local_header))?;
     let mut header = [0; 30];
@@ -213,13 +213,15 @@ fn u32_at(b: &[u8], i: usize) -> u32 {
 
 #[cfg(test)]
 mod tests {
+    use std::path::PathBuf;
+
     use super::*;
 
     fn fixture() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/import/mailchimp_export.zip")
     }
 
-    fn contents(path: &PathBuf, entry: &Entry) -> io::Result<String> {
+    fn contents(path: &Path, entry: &Entry) -> io::Result<String> {
         let mut s = String::new();
         open_entry(path, entry).unwrap().read_to_string(&mut s)?;
         Ok(s)
