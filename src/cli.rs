@@ -71,6 +71,10 @@ pub enum Command {
     /// message from FILE or standard input (an MTA pipe), or with --imap
     /// the unseen messages of the `[inbound.imap]` mailbox
     Inbound(InboundArgs),
+    /// Check the setup before a send: config, content, templates, the
+    /// database, each relay (connect, TLS, login) and the From domain's
+    /// DKIM, SPF, DMARC and MX records. Sends and writes nothing
+    Doctor,
     /// The issues sent so far, with their delivery, bounce and complaint counts
     History {
         #[arg(long, value_enum, default_value_t = ListFormat::Table)]

@@ -33,6 +33,7 @@ pub mod select;
 pub mod webhook;
 
 // Edges: the database, where mail goes, the web server.
+pub mod dns;
 pub mod fetch;
 pub mod fsutil;
 pub mod http;
@@ -43,6 +44,7 @@ pub mod transport;
 
 // Use cases.
 pub mod callbacks;
+pub mod doctor;
 pub mod import;
 pub mod inbound;
 pub mod issue;
@@ -78,6 +80,7 @@ pub fn run() -> anyhow::Result<()> {
         Command::Unsubscribe { email } => cmd::subscribe::unsubscribe(&app, email),
         Command::Subscribers(command) => cmd::subscribers::run(&app, command),
         Command::Send(args) => cmd::send::run(&app, args),
+        Command::Doctor => cmd::doctor::run(&app),
         Command::History { format } => cmd::history::run(&app, *format),
         Command::Serve { listen } => cmd::serve::run(&app, *listen),
         Command::Inbound(args) => cmd::inbound::run(&app, args),
@@ -145,9 +148,17 @@ mod layers {
         &["mail"],
         &["classify", "webhook"],
         // Outbound edges.
-        &["store", "transport", "imap", "tls", "fetch"],
+        &["store", "transport", "imap", "tls", "fetch", "dns"],
         // Use cases.
-        &["callbacks", "import", "inbound", "issue", "send", "optin"],
+        &[
+            "callbacks",
+            "doctor",
+            "import",
+            "inbound",
+            "issue",
+            "send",
+            "optin",
+        ],
         // Entry points: the command line and the web server.
         &["http", "app", "cli", "cmd", "lib", "main"],
     ];

@@ -1,5 +1,6 @@
 //! One file per subcommand.
 
+pub mod doctor;
 pub mod history;
 pub mod import;
 pub mod inbound;

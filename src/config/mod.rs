@@ -44,6 +44,14 @@ pub struct Config {
     /// Where mail goes: every `[[relay]]`, or `[smtp]` as the one relay
     /// named `smtp`. Never empty.
     pub relays: Vec<Relay>,
+    pub dns: Dns,
+}
+
+/// `[dns]`: where `digest doctor` asks about the sender's DNS records.
+#[derive(Debug, Clone)]
+pub struct Dns {
+    /// Unset: the system resolver's first `nameserver` in /etc/resolv.conf.
+    pub nameserver: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone)]

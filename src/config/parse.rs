@@ -37,6 +37,13 @@ struct Raw {
     inbound: RawInbound,
     webhooks: super::webhooks::RawWebhooks,
     relay: Vec<super::relays::RawRelay>,
+    dns: RawDns,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct RawDns {
+    nameserver: S,
 }
 
 #[derive(Deserialize, Default)]
@@ -518,6 +525,19 @@ impl Config {
             )
         };
 
+        let nameserver = check(
+            &mut problems,
+            &problem,
+            "dns.nameserver",
+            &raw.dns.nameserver,
+            None,
+            |s| {
+                s.trim().parse::<SocketAddr>().map(Some).map_err(|_| {
+                    "not a name server address; write IP:PORT, e.g. \"127.0.0.1:53\"".into()
+                })
+            },
+        );
+
         let webhooks = super::webhooks::read(raw.webhooks, &mut problems, &problem, &|p| {
             resolve(Some(p), "")
         });
@@ -569,6 +589,7 @@ impl Config {
             },
             webhooks,
             relays,
+            dns: super::Dns { nameserver },
         })
     }
 }
@@ -836,6 +857,10 @@ mod tests {
             (
                 "[webhooks]\nsendgrid_public_key = \"AAAA\"\n",
                 "site/digest.toml:2: `webhooks.sendgrid_public_key`: not a P-256 public key",
+            ),
+            (
+                "[dns]\nnameserver = \"dns.example\"\n",
+                "site/digest.toml:2: `dns.nameserver` = \"dns.example\": not a name server address; write IP:PORT",
             ),
             (
                 "[webhooks]\nrate_per_minute = 0\n",

@@ -108,6 +108,119 @@ fn signing_key(pem: &str, path: &Path) -> anyhow::Result<(String, DkimSigningAlg
     Ok((pkcs1.to_string(), DkimSigningAlgorithm::Rsa))
 }
 
+/// The public half of a DKIM key: what its DNS record must publish.
+#[derive(Clone, PartialEq, Eq)]
+pub enum PublicKey {
+    Rsa(rsa::RsaPublicKey),
+    Ed25519([u8; 32]),
+}
+
+impl std::fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PublicKey({}, {})", self.describe(), self.fingerprint())
+    }
+}
+
+impl PublicKey {
+    /// The public half of the key in `[dkim] private_key_file`.
+    pub fn of_private_key(dkim: &Dkim) -> anyhow::Result<PublicKey> {
+        use rsa::pkcs1::DecodeRsaPrivateKey as _;
+        let path = &dkim.private_key_file;
+        let pem = std::fs::read_to_string(path).with_context(|| {
+            format!(
+                "cannot read the DKIM key {} ([dkim] private_key_file)",
+                path.display()
+            )
+        })?;
+        let bad =
+            |why: String| crate::error::InputError(format!("DKIM key {}: {why}", path.display()));
+        match signing_key(&pem, path)? {
+            (pkcs1, DkimSigningAlgorithm::Rsa) => {
+                let key = rsa::RsaPrivateKey::from_pkcs1_pem(&pkcs1)
+                    .map_err(|e| bad(format!("not an RSA private key ({e})")))?;
+                Ok(PublicKey::Rsa(key.to_public_key()))
+            }
+            (seed, DkimSigningAlgorithm::Ed25519) => {
+                let seed = base64::engine::general_purpose::STANDARD
+                    .decode(seed)
+                    .map_err(|e| bad(format!("the Ed25519 seed is not base64 ({e})")))?;
+                let pair = ring::signature::Ed25519KeyPair::from_seed_unchecked(&seed)
+                    .map_err(|_| bad("not a usable Ed25519 key".into()))?;
+                use ring::signature::KeyPair as _;
+                let mut public = [0u8; 32];
+                public.copy_from_slice(pair.public_key().as_ref());
+                Ok(PublicKey::Ed25519(public))
+            }
+        }
+    }
+
+    /// The key a DNS record publishes: its `k=` (default `rsa`) and the
+    /// base64 of its `p=`. RSA keys are read as SubjectPublicKeyInfo (what
+    /// `openssl rsa -pubout` writes) or as a bare PKCS#1 RSAPublicKey.
+    pub fn from_record(k: &str, p: &str) -> Result<PublicKey, String> {
+        use rsa::pkcs1::DecodeRsaPublicKey as _;
+        use rsa::pkcs8::DecodePublicKey as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(p)
+            .map_err(|e| format!("its p= is not base64 ({e})"))?;
+        match k.to_ascii_lowercase().as_str() {
+            "rsa" => rsa::RsaPublicKey::from_public_key_der(&bytes)
+                .or_else(|_| rsa::RsaPublicKey::from_pkcs1_der(&bytes))
+                .map(PublicKey::Rsa)
+                .map_err(|_| "its p= is not an RSA public key".to_string()),
+            "ed25519" => <[u8; 32]>::try_from(bytes.as_slice())
+                .map(PublicKey::Ed25519)
+                .map_err(|_| format!("its p= is {} bytes, not a 32-byte Ed25519 key", bytes.len())),
+            other => Err(format!(
+                "k={other} is not a key type DKIM signs with (rsa or ed25519)"
+            )),
+        }
+    }
+
+    /// The bytes `p=` carries: SubjectPublicKeyInfo DER for RSA, the raw
+    /// key for Ed25519 (RFC 8463).
+    fn record_bytes(&self) -> Vec<u8> {
+        use rsa::pkcs8::EncodePublicKey as _;
+        match self {
+            PublicKey::Rsa(key) => key
+                .to_public_key_der()
+                .map(|der| der.as_bytes().to_vec())
+                .unwrap_or_default(),
+            PublicKey::Ed25519(key) => key.to_vec(),
+        }
+    }
+
+    /// The TXT record that publishes this key.
+    pub fn record(&self) -> String {
+        let k = match self {
+            PublicKey::Rsa(_) => "rsa",
+            PublicKey::Ed25519(_) => "ed25519",
+        };
+        format!(
+            "v=DKIM1; k={k}; p={}",
+            base64::engine::general_purpose::STANDARD.encode(self.record_bytes())
+        )
+    }
+
+    /// `SHA256:` and the first 16 hex digits of the hash of `p=`'s
+    /// bytes: short enough to compare by eye.
+    pub fn fingerprint(&self) -> String {
+        use sha2::Digest as _;
+        let hash = sha2::Sha256::digest(self.record_bytes());
+        let hex: String = hash[..8].iter().map(|b| format!("{b:02x}")).collect();
+        format!("SHA256:{hex}")
+    }
+
+    /// `RSA 2048-bit` or `Ed25519`.
+    pub fn describe(&self) -> String {
+        use rsa::traits::PublicKeyParts as _;
+        match self {
+            PublicKey::Rsa(key) => format!("RSA {}-bit", key.size() * 8),
+            PublicKey::Ed25519(_) => "Ed25519".to_string(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,7 +19,7 @@ use lettre::message::dkim::DkimConfig;
 use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
 use lettre::message::{Body, Mailbox, MultiPart, SinglePart};
 
-pub use dkim::dkim_config;
+pub use dkim::{PublicKey, dkim_config};
 pub use qp::quoted_printable;
 
 use crate::config::Newsletter;

@@ -143,6 +143,12 @@ impl Store {
         Ok(Store { conn })
     }
 
+    /// The schema version this program writes (the number of migrations
+    /// it knows).
+    pub fn latest_schema() -> i64 {
+        MIGRATIONS.len() as i64
+    }
+
     /// The schema version (number of migrations applied).
     pub fn schema_version(&self) -> anyhow::Result<i64> {
         Ok(self
