@@ -15,6 +15,7 @@
 //! | `missing_feedparser` | `python3 -c 'import feedparser'` fails |
 //! | `missing_postfix` | `/usr/sbin/postfix` |
 //! | `missing_dovecot` | `/usr/sbin/dovecot` |
+//! | `missing_dnsmasq` | `/usr/sbin/dnsmasq` |
 //!
 //! Under CI (`CI` set) none is set: there a missing tool fails its tests.
 //!
@@ -30,7 +31,7 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-const CFGS: [&str; 9] = [
+const CFGS: [&str; 10] = [
     "missing_chromium",
     "missing_spamassassin",
     "missing_dkimpy",
@@ -40,6 +41,7 @@ const CFGS: [&str; 9] = [
     "missing_feedparser",
     "missing_postfix",
     "missing_dovecot",
+    "missing_dnsmasq",
 ];
 
 fn main() {
@@ -67,6 +69,7 @@ fn main() {
         feedparser,
         Path::new("/usr/sbin/postfix").exists(),
         Path::new("/usr/sbin/dovecot").exists(),
+        Path::new("/usr/sbin/dnsmasq").exists(),
     ];
     for (cfg, present) in CFGS.into_iter().zip(present) {
         if !present {

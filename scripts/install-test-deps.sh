@@ -33,6 +33,10 @@ CHECKS=(
     # and SNS signing keys with openssl and sign with it; the stand-in SNS
     # host is Python's http.server over ssl.
     "command -v openssl|openssl"
+    # The doctor tests (tests/cli/doctor.rs) serve the sender's DNS records
+    # from a private dnsmasq (tests/cli/support/dnsmasq.rs) on a 127.0.0.1
+    # port. dnsmasq-base is the program alone, without a system service.
+    "test -x /usr/sbin/dnsmasq|dnsmasq-base"
 )
 
 # build.rs looks for the same tools to mark the tests that need a missing

@@ -309,7 +309,13 @@ fn dmarc(from: &str, resolver: &Resolver, report: &mut Report) {
         report.warn(
             "dmarc",
             format!("{name}: p=none{pct}, {reports}: receivers take no action against mail forged in your name"),
-            "once the reports show your mail passing, move to p=quarantine, then p=reject",
+            match &record.rua {
+                Some(_) => "once the reports show your mail passing, move to p=quarantine, then p=reject".to_string(),
+                None => format!(
+                    "add rua=mailto:dmarc@{org} to get reports; once they show your mail passing, \
+                     move to p=quarantine, then p=reject"
+                ),
+            },
         );
     } else {
         report.ok(

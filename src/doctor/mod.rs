@@ -57,12 +57,16 @@ pub struct Report {
 }
 
 impl Report {
+    /// A message of several lines (a template's compile error) keeps its
+    /// first on the check's line and the rest as details.
     fn push(&mut self, level: Level, topic: &str, message: String, fix: Option<String>) {
+        let mut lines = message.lines();
+        let first = lines.next().unwrap_or_default().trim_end().to_string();
         self.checks.push(Check {
             level,
             topic: topic.to_string(),
-            message,
-            details: Vec::new(),
+            message: first,
+            details: lines.map(|l| l.trim_end().to_string()).collect(),
             fix,
         });
     }

@@ -6,6 +6,7 @@ mod support;
 
 mod browser;
 mod deliverability;
+mod doctor;
 mod hostile;
 mod inbound;
 mod preview;

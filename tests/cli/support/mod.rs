@@ -9,6 +9,7 @@
 //! - [`db`]: reading the database (for assertions) and the subscriber list;
 //! - [`mail`]: header fields of raw messages;
 //! - [`dkim`]: the DKIM verification by dkimpy;
+//! - [`dnsmasq`]: a private name server serving the records a test gives;
 //! - [`smtp`]: the in-process SMTP server;
 //! - [`pipelining`]: a scripted SMTP server with PIPELINING and CHUNKING;
 //! - [`fmt`]: numbers as the commands print them;
@@ -25,6 +26,7 @@ pub mod config;
 mod daemon;
 pub mod db;
 pub mod dkim;
+pub mod dnsmasq;
 pub mod dovecot;
 pub mod fmt;
 pub mod mail;
