@@ -556,3 +556,23 @@ fn a_config_it_cannot_read_exits_2_and_broken_content_and_templates_fail() {
     );
     assert!(r.stdout.contains("--> subject.txt:1:14\n"), "{}", r.stdout);
 }
+
+#[test]
+#[cfg_attr(missing_dnsmasq, ignore = "needs dnsmasq: run scripts/install-test-deps.sh")]
+fn an_answer_too_big_for_udp_is_asked_again_over_tcp() {
+    // Eight verification records of 240 bytes: about 2 KB, more than the
+    // 1232 bytes offered over UDP, so the server truncates and the doctor
+    // asks again over TCP.
+    let mut zone = right_zone();
+    for i in 0..8 {
+        zone = zone.txt(DOMAIN, &format!("verification-{i}={}", "x".repeat(224)));
+    }
+    let dns = Dnsmasq::start(&zone);
+    let site = site(&shared_smtp().url(), &dns);
+    let r = run(&site, &["doctor"]);
+    assert_eq!(r.code, 0, "{r:#?}");
+    assert_eq!(
+        line(&r, "spf"),
+        "ok    spf: glossary.example: v=spf1 ip4:192.0.2.10 -all"
+    );
+}
