@@ -237,7 +237,8 @@ fn alignment(from: &str, envelope: &str, dkim_aligned: bool, signing: bool, repo
                 "without DKIM, DMARC can pass only through SPF on the envelope sender \
                  ({envelope}), and a forwarded issue then fails it"
             ),
-            "sign with DKIM in the From domain ([dkim])",
+            "sign with DKIM in the From domain ([dkim]), or have the relay sign with it \
+             (SES, Postmark and Mailgun do once their DKIM records are published)",
         ),
         (false, true) => report.warn(
             "alignment",

@@ -558,7 +558,10 @@ fn a_config_it_cannot_read_exits_2_and_broken_content_and_templates_fail() {
 }
 
 #[test]
-#[cfg_attr(missing_dnsmasq, ignore = "needs dnsmasq: run scripts/install-test-deps.sh")]
+#[cfg_attr(
+    missing_dnsmasq,
+    ignore = "needs dnsmasq: run scripts/install-test-deps.sh"
+)]
 fn an_answer_too_big_for_udp_is_asked_again_over_tcp() {
     // Eight verification records of 240 bytes: about 2 KB, more than the
     // 1232 bytes offered over UDP, so the server truncates and the doctor

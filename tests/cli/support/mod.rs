@@ -19,7 +19,7 @@
 //!   mailbox), for the inbound tests.
 //!
 //! The external tools some tests need (Chromium, SpamAssassin, dkimpy,
-//! html-validate, flufl.bounce, feedparser, Postfix, Dovecot) are looked for by `build.rs`: a test whose tool is missing
+//! html-validate, flufl.bounce, feedparser, Postfix, Dovecot, dnsmasq) are looked for by `build.rs`: a test whose tool is missing
 //! is compiled `#[ignore]`d outside CI (see there).
 
 pub mod config;
