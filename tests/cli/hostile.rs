@@ -215,6 +215,24 @@ fn no_config_value_environment_variable_or_file_makes_the_program_panic() {
         }
         let imap_user = [("DIGEST_IMAP_USERNAME", "u"), ("DIGEST_IMAP_PASSWORD", "p")];
         check(&site, text, &imap_user, &["inbound", "--imap"]);
+        // `doctor` reaches every value, and asks a name server that is
+        // not there (refused at once) rather than the network.
+        let dns = format!(
+            "\n[dns]\nnameserver = \"127.0.0.1:{}\"\n",
+            super::support::ports::closed_port()
+        );
+        site.write("digest.toml", site.read("digest.toml") + &dns);
+        check(&site, text, &[], &["doctor"]);
+    }
+    for text in [
+        "[dns]\nnameserver = \"[::1]:99999\"\n",
+        "[dns]\nnameserver = \"\"\n",
+        "[dns]\nnameserver = 53\n",
+        "[dns]\nresolver = \"x\"\n",
+    ] {
+        let site = Site::with_content(&super::support::fixture("small/content"));
+        site.write("digest.toml", text);
+        check(&site, text, &[], &["doctor"]);
     }
     // The environment, and files in the content and templates folders.
     let site = Site::with_content(&super::support::fixture("small/content"));
