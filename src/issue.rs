@@ -16,6 +16,21 @@ use crate::store::Store;
 use crate::timestamp::Timestamp;
 use crate::week::IssueWeek;
 
+/// The week's selection and the view the templates render: the frozen
+/// selection and subject for a frozen week, else a fresh selection.
+pub fn view(
+    config: &Config,
+    store: Option<&Store>,
+    glossary: &Glossary,
+    week: IssueWeek,
+    feature: Option<&str>,
+) -> anyhow::Result<(Selection, IssueView)> {
+    let (selection, frozen_subject) = self::selection(store, glossary, week, feature)?;
+    let mut view = IssueView::new(&config.newsletter, glossary, &selection)?;
+    view.frozen_subject = frozen_subject;
+    Ok((selection, view))
+}
+
 /// The selection for `week`, and the frozen subject when it was frozen.
 pub fn selection(
     store: Option<&Store>,
@@ -66,10 +81,8 @@ impl Issue {
         let glossary = content::load(dir)?.into_result(dir)?;
         let templates = Templates::load(&config.paths.templates)?;
         let dkim = config.dkim.as_ref().map(dkim_config).transpose()?;
-        let (selection, frozen_subject) = self::selection(store, &glossary, week, feature)?;
-        let frozen = frozen_subject.is_some();
-        let mut view = IssueView::new(&config.newsletter, &glossary, &selection)?;
-        view.frozen_subject = frozen_subject;
+        let (selection, view) = self::view(config, store, &glossary, week, feature)?;
+        let frozen = view.frozen_subject.is_some();
         let factory = MessageFactory::new(&config.newsletter, &templates, &view, dkim)?;
         Ok(Issue {
             selection,

@@ -8,19 +8,21 @@ use anyhow::Context as _;
 
 use crate::app::App;
 use crate::cli::PreviewArgs;
-use crate::render::{IssueView, Links, Templates};
+use crate::render::{Links, Templates};
 
 pub fn run(app: &App, args: &PreviewArgs) -> anyhow::Result<()> {
     let week = args.week.unwrap_or_else(|| app.current_week());
     let glossary = app.glossary()?;
     let store = app.store_to_read()?;
-    let (selection, frozen_subject) =
-        crate::issue::selection(store.as_ref(), &glossary, week, args.feature.as_deref())?;
-    let newsletter = &app.config.newsletter;
+    let (_, view) = crate::issue::view(
+        &app.config,
+        store.as_ref(),
+        &glossary,
+        week,
+        args.feature.as_deref(),
+    )?;
     let templates = Templates::load(&app.config.paths.templates)?;
-    let mut view = IssueView::new(newsletter, &glossary, &selection)?;
-    view.frozen_subject = frozen_subject;
-    let links = Links::new(newsletter, &view.issue.week, Some("preview"));
+    let links = Links::new(&app.config.newsletter, &view.issue.week, Some("preview"));
     let rendered = templates.render_issue(&view, args.role, &links)?;
 
     let html_path = args.out.join(format!("{week}.html"));

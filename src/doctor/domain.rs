@@ -103,37 +103,25 @@ fn dkim_key_and_record(dkim: &Dkim, resolver: &Resolver, report: &mut Report) {
         Ok(txts) => txts,
         Err(e) => return lookup_failed(report, "dkim record", &name, &e),
     };
-    let mut parsed = txts
-        .iter()
-        .filter(|t| t.contains("p="))
-        .map(|t| records::dkim_record(t));
-    let record = match parsed.next() {
-        None => return report.fail("dkim record", format!("no DKIM record at {name}"), publish),
-        Some(Err(why)) => {
-            return report.fail(
-                "dkim record",
-                format!("the record at {name} is not usable: {why}"),
-                publish,
-            );
-        }
-        Some(Ok(record)) => record,
+    let Some(found) = txts.iter().find(|t| t.contains("p=")) else {
+        return report.fail("dkim record", format!("no DKIM record at {name}"), publish);
     };
-    if record.public_key.is_empty() {
-        return report.fail(
-            "dkim record",
-            format!("the record at {name} has an empty p=: the key is revoked"),
-            publish,
-        );
-    }
-    let published = match PublicKey::from_record(&record.key_type, &record.public_key) {
-        Ok(k) => k,
-        Err(why) => {
-            return report.fail(
-                "dkim record",
-                format!("the record at {name} is not usable: {why}"),
-                publish,
-            );
-        }
+    let unusable = |why: String| format!("the record at {name} is not usable: {why}");
+    let read = records::dkim_record(found)
+        .map_err(unusable)
+        .and_then(|record| {
+            if record.public_key.is_empty() {
+                return Err(format!(
+                    "the record at {name} has an empty p=: the key is revoked"
+                ));
+            }
+            PublicKey::from_record(&record.key_type, &record.public_key)
+                .map(|published| (record, published))
+                .map_err(unusable)
+        });
+    let (record, published) = match read {
+        Ok(read) => read,
+        Err(message) => return report.fail("dkim record", message, publish),
     };
     if published != key {
         return report.fail(

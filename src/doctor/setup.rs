@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use super::Report;
 use crate::config::Config;
 use crate::content::{self, Glossary};
-use crate::render::{IssueView, Links, Templates};
+use crate::render::{Links, Templates};
 use crate::role::Role;
 use crate::store::Store;
 use crate::week::IssueWeek;
@@ -172,9 +172,7 @@ fn templates(
         );
     };
     let rendered = (|| {
-        let (selection, frozen_subject) = crate::issue::selection(store, glossary, week, None)?;
-        let mut view = IssueView::new(&config.newsletter, glossary, &selection)?;
-        view.frozen_subject = frozen_subject;
+        let (_, view) = crate::issue::view(config, store, glossary, week, None)?;
         let links = Links::new(&config.newsletter, &view.issue.week, Some("doctor"));
         let mut subject = String::new();
         for role in std::iter::once(None).chain(Role::ALL.map(Some)) {

@@ -31,12 +31,7 @@ const SIGNED_HEADERS: [&str; 8] = [
 /// needs to trust the unsubscribe link. Content-Type is left out: lettre
 /// 0.11 canonicalizes it wrongly in multipart messages.
 pub fn dkim_config(dkim: &Dkim) -> anyhow::Result<DkimConfig> {
-    let pem = std::fs::read_to_string(&dkim.private_key_file).with_context(|| {
-        format!(
-            "cannot read the DKIM key {} ([dkim] private_key_file)",
-            dkim.private_key_file.display()
-        )
-    })?;
+    let pem = read_key(dkim)?;
     let (key, algorithm) = signing_key(&pem, &dkim.private_key_file)?;
     let key = DkimSigningKey::new(&key, algorithm).map_err(|e| {
         crate::error::InputError(format!(
@@ -57,6 +52,16 @@ pub fn dkim_config(dkim: &Dkim) -> anyhow::Result<DkimConfig> {
             body: DkimCanonicalizationType::Relaxed,
         },
     ))
+}
+
+/// The text of `[dkim] private_key_file`.
+fn read_key(dkim: &Dkim) -> anyhow::Result<String> {
+    std::fs::read_to_string(&dkim.private_key_file).with_context(|| {
+        format!(
+            "cannot read the DKIM key {} ([dkim] private_key_file)",
+            dkim.private_key_file.display()
+        )
+    })
 }
 
 /// The Ed25519 algorithm identifier, 1.3.101.112, as it appears in DER.
@@ -126,12 +131,7 @@ impl PublicKey {
     pub fn of_private_key(dkim: &Dkim) -> anyhow::Result<PublicKey> {
         use rsa::pkcs1::DecodeRsaPrivateKey as _;
         let path = &dkim.private_key_file;
-        let pem = std::fs::read_to_string(path).with_context(|| {
-            format!(
-                "cannot read the DKIM key {} ([dkim] private_key_file)",
-                path.display()
-            )
-        })?;
+        let pem = read_key(dkim)?;
         let bad =
             |why: String| crate::error::InputError(format!("DKIM key {}: {why}", path.display()));
         match signing_key(&pem, path)? {

@@ -49,6 +49,14 @@ fn set_mode(path: &std::path::Path, mode: u32) {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
 }
 
+/// `digest doctor` on a [`site`] whose name server serves `zone`,
+/// through the shared plain relay.
+fn doctor_with(zone: &Zone) -> Run {
+    let dns = Dnsmasq::start(zone);
+    let site = site(&shared_smtp().url(), &dns);
+    run(&site, &["doctor"])
+}
+
 /// `level  topic` of every check line, in order.
 fn levels(r: &Run) -> Vec<(String, String)> {
     r.stdout
@@ -122,8 +130,7 @@ fn a_right_setup_passes_every_check_and_nothing_is_sent_or_written() {
             "mx"
         ]
     );
-    let port = smtp.url();
-    let port = port.rsplit(':').next().unwrap().split('?').next().unwrap();
+    let port = smtp.addr.port();
     assert_eq!(
         line(&r, "smtp"),
         format!("ok    smtp: localhost:{port} reached, TLS, logged in")
@@ -243,9 +250,7 @@ fn each_wrong_record_is_named_with_what_to_change() {
         ),
     ];
     for (case, zone, code, topic, says, fix_starts) in cases {
-        let dns = Dnsmasq::start(&zone);
-        let site = site(&shared_smtp().url(), &dns);
-        let r = run(&site, &["doctor"]);
+        let r = doctor_with(&zone);
         assert_eq!(r.code, code, "{case}: {r:#?}");
         assert!(line(&r, topic).starts_with(says), "{case}:\n{}", r.stdout);
         assert!(
@@ -274,9 +279,7 @@ fn a_record_for_another_key_shows_both_fingerprints() {
     let zone = right_zone()
         .without_txt(DKIM_NAME, "v=DKIM1")
         .txt(DKIM_NAME, &dkim_record("rsa-other.pub.pem", false));
-    let dns = Dnsmasq::start(&zone);
-    let site = site(&shared_smtp().url(), &dns);
-    let r = run(&site, &["doctor"]);
+    let r = doctor_with(&zone);
     let says = line(&r, "dkim record");
     let prints: Vec<&str> = says.matches("SHA256:").collect();
     assert_eq!(prints.len(), 2, "{says}");
@@ -570,9 +573,7 @@ fn an_answer_too_big_for_udp_is_asked_again_over_tcp() {
     for i in 0..8 {
         zone = zone.txt(DOMAIN, &format!("verification-{i}={}", "x".repeat(224)));
     }
-    let dns = Dnsmasq::start(&zone);
-    let site = site(&shared_smtp().url(), &dns);
-    let r = run(&site, &["doctor"]);
+    let r = doctor_with(&zone);
     assert_eq!(r.code, 0, "{r:#?}");
     assert_eq!(
         line(&r, "spf"),
