@@ -27,7 +27,10 @@ pub fn view(
 ) -> anyhow::Result<(Selection, IssueView)> {
     let (selection, frozen_subject) = self::selection(store, glossary, week, feature)?;
     let mut view = IssueView::new(&config.newsletter, glossary, &selection)?;
-    view.frozen_subject = frozen_subject;
+    if frozen_subject.is_some() {
+        view.fixed_subject = frozen_subject;
+        view.frozen = true;
+    }
     Ok((selection, view))
 }
 
@@ -82,7 +85,7 @@ impl Issue {
         let templates = Templates::load(&config.paths.templates)?;
         let dkim = config.dkim.as_ref().map(dkim_config).transpose()?;
         let (selection, view) = self::view(config, store, &glossary, week, feature)?;
-        let frozen = view.frozen_subject.is_some();
+        let frozen = view.frozen;
         let factory = MessageFactory::new(&config.newsletter, &templates, &view, dkim)?;
         Ok(Issue {
             selection,

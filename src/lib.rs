@@ -11,6 +11,7 @@ pub mod clock;
 pub mod delivery;
 pub mod error;
 pub mod lease;
+pub mod locale;
 pub mod role;
 pub mod secret;
 pub mod status;
@@ -137,6 +138,7 @@ mod layers {
             "tag",
             "urls",
             "week",
+            "locale",
             "fsutil",
         ],
         // The configuration.

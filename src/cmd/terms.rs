@@ -15,12 +15,26 @@ pub fn run(app: &App, command: &TermsCommand) -> anyhow::Result<()> {
 
 fn check(app: &App) -> anyhow::Result<()> {
     let glossary = app.glossary()?;
-    let scheduled = glossary.scheduled_after(app.today());
-    println!(
-        "{} term{}, {scheduled} scheduled, ok",
+    let today = app.today();
+    let warnings = glossary.warnings(today);
+    for warning in &warnings {
+        eprintln!("warning: {warning}");
+    }
+    let scheduled = glossary.scheduled_after(today);
+    let notes = glossary.notes().count();
+    let plural = |n: usize| if n == 1 { "" } else { "s" };
+    let mut line = format!(
+        "{} term{}, {scheduled} scheduled",
         glossary.len(),
-        if glossary.len() == 1 { "" } else { "s" }
+        plural(glossary.len())
     );
+    if notes > 0 {
+        line.push_str(&format!(", {notes} editor's note{}", plural(notes)));
+    }
+    match warnings.len() {
+        0 => println!("{line}, ok"),
+        n => println!("{line}, ok with {n} warning{}", plural(n)),
+    }
     Ok(())
 }
 

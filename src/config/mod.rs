@@ -64,6 +64,8 @@ pub struct Newsletter {
     /// Where `digest serve` answers: every link in the mail starts here.
     pub public_url: PublicUrl,
     pub timezone: Tz,
+    /// How dates are written, and the email's `lang`.
+    pub locale: crate::locale::Locale,
     pub postal_address: Option<String>,
     pub list_id: String,
 }

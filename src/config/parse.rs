@@ -17,6 +17,7 @@ use super::{
     SmtpUrl, TlsMode,
 };
 use crate::error::{Problem, Problems, line_of, nearest};
+use crate::locale::Locale;
 use crate::toml_keys::{Schema, schema_of, unknown_keys};
 use crate::urls::PublicUrl;
 
@@ -73,6 +74,7 @@ struct RawNewsletter {
     site_url: S,
     public_url: S,
     timezone: S,
+    locale: S,
     postal_address: Option<String>,
     list_id: S,
 }
@@ -250,6 +252,14 @@ impl Config {
             &n.timezone,
             Tz::UTC,
             parse_timezone,
+        );
+        let locale = check(
+            &mut problems,
+            &problem,
+            "newsletter.locale",
+            &n.locale,
+            Locale::default(),
+            str::parse,
         );
         let from_domain = from.email.domain().to_ascii_lowercase();
         let list_id = check(
@@ -554,6 +564,7 @@ impl Config {
                 site_url,
                 public_url,
                 timezone,
+                locale,
                 postal_address: n.postal_address.filter(|a| !a.trim().is_empty()),
                 list_id,
             },

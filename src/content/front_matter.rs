@@ -64,19 +64,19 @@ struct RawFaq {
 }
 
 /// Where the front matter and body are in the file.
-struct Split<'a> {
-    front_matter: &'a str,
+pub(super) struct Split<'a> {
+    pub front_matter: &'a str,
     /// File line of the first front matter line.
-    fm_first_line: usize,
-    body: &'a str,
-    body_first_line: usize,
+    pub fm_first_line: usize,
+    pub body: &'a str,
+    pub body_first_line: usize,
 }
 
-fn is_delimiter(line: &str) -> bool {
+pub(super) fn is_delimiter(line: &str) -> bool {
     line.trim_end() == DELIMITER
 }
 
-fn split<'a>(text: &'a str, shown: &str) -> Result<Split<'a>, Problem> {
+pub(super) fn split<'a>(text: &'a str, shown: &str) -> Result<Split<'a>, Problem> {
     let mut lines = text.split_inclusive('\n');
     let first = lines.next().unwrap_or("");
     if !is_delimiter(first) {
@@ -163,25 +163,28 @@ pub fn is_valid_slug(slug: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
+/// The file's text without a byte-order mark, or the line where it stops
+/// being UTF-8.
+pub(super) fn utf8_text<'a>(bytes: &'a [u8], shown: &str) -> Result<&'a str, Problem> {
+    let text = std::str::from_utf8(bytes).map_err(|err| {
+        let line = bytes[..err.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1;
+        Problem::new(
+            shown,
+            line,
+            "the file is not valid UTF-8; save it as UTF-8 (it looks like another encoding, \
+             such as Latin-1 or Windows-1252)",
+        )
+    })?;
+    Ok(text.strip_prefix('\u{feff}').unwrap_or(text))
+}
+
 /// Parse one term file. `shown` is the path as it appears in messages.
 pub fn parse(path: &Path, shown: &str, bytes: &[u8]) -> Result<Term, Vec<Problem>> {
-    let text = match std::str::from_utf8(bytes) {
-        Ok(text) => text,
-        Err(err) => {
-            let line = bytes[..err.valid_up_to()]
-                .iter()
-                .filter(|&&b| b == b'\n')
-                .count()
-                + 1;
-            return Err(vec![Problem::new(
-                shown,
-                line,
-                "the file is not valid UTF-8; save it as UTF-8 (it looks like another encoding, \
-                 such as Latin-1 or Windows-1252)",
-            )]);
-        }
-    };
-    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let text = utf8_text(bytes, shown).map_err(|p| vec![p])?;
     let split = split(text, shown).map_err(|p| vec![p])?;
     let fm = split.front_matter;
     let fm_line = |offset: usize| line_of(fm, offset) + split.fm_first_line - 1;

@@ -25,6 +25,40 @@ pub fn to_html(md: &str) -> String {
     out
 }
 
+/// `md` with every link whose destination `drop` accepts replaced by its
+/// text, the rest of the source untouched: how a term's body stops linking
+/// to a term that is not published yet.
+pub fn unlink(md: &str, mut drop: impl FnMut(&str) -> bool) -> String {
+    let mut out = String::with_capacity(md.len());
+    let mut copied = 0;
+    // The link being dropped: its whole span, and the span of its text.
+    let mut open: Option<(std::ops::Range<usize>, Option<std::ops::Range<usize>>)> = None;
+    for (event, range) in parser(md).into_offset_iter() {
+        match (&event, &mut open) {
+            (Event::Start(Tag::Link { dest_url, .. }), None) if drop(dest_url) => {
+                open = Some((range, None));
+            }
+            (Event::End(TagEnd::Link), Some((link, inner))) => {
+                out.push_str(&md[copied..link.start]);
+                if let Some(inner) = inner {
+                    out.push_str(&md[inner.clone()]);
+                }
+                copied = link.end;
+                open = None;
+            }
+            (_, Some((_, inner))) => {
+                *inner = Some(match inner.take() {
+                    Some(seen) => seen.start.min(range.start)..seen.end.max(range.end),
+                    None => range,
+                });
+            }
+            _ => {}
+        }
+    }
+    out.push_str(&md[copied..]);
+    out
+}
+
 /// A block of text with the prefixes for its first and following lines.
 struct Block {
     first: String,
@@ -221,6 +255,30 @@ fn wrap_with(text: &str, width: usize, first: &str, rest: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unlink_keeps_the_text_of_the_links_it_drops() {
+        let gone = |url: &str| url.ends_with("/glossary/lora");
+        let cases = [
+            ("See [LoRA](https://g.example/glossary/lora).", "See LoRA."),
+            (
+                "[**Low-rank** adapters](https://g.example/glossary/lora) and [RAG](https://g.example/glossary/rag)",
+                "**Low-rank** adapters and [RAG](https://g.example/glossary/rag)",
+            ),
+            (
+                "- a [LoRA][l]\n\n[l]: https://g.example/glossary/lora",
+                "- a LoRA\n\n[l]: https://g.example/glossary/lora",
+            ),
+            ("No links at all.", "No links at all."),
+            (
+                "`[LoRA](https://g.example/glossary/lora)` in code",
+                "`[LoRA](https://g.example/glossary/lora)` in code",
+            ),
+        ];
+        for (md, expected) in cases {
+            assert_eq!(unlink(md, gone), expected, "{md}");
+        }
+    }
 
     #[test]
     fn html_never_passes_raw_markup_through() {

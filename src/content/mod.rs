@@ -7,6 +7,7 @@
 
 mod front_matter;
 pub mod markdown;
+pub mod note;
 mod term;
 
 use std::collections::HashMap;
@@ -16,6 +17,7 @@ use anyhow::Context as _;
 use chrono::NaiveDate;
 
 pub use front_matter::{is_valid_slug, parse as parse_term};
+pub use note::IssueNote;
 pub use term::{Example, Faq, Roles, Term, TermLines};
 
 use crate::error::{Problem, Problems, nearest};
@@ -25,13 +27,29 @@ use crate::week::IssueWeek;
 pub struct Glossary {
     /// Sorted by slug.
     terms: Vec<Term>,
+    /// The editor's notes, by week (`content/_issues/`).
+    notes: std::collections::BTreeMap<IssueWeek, IssueNote>,
 }
 
 impl Glossary {
     /// Build a glossary from terms already parsed (tests, fixtures).
     pub fn from_terms(mut terms: Vec<Term>) -> Self {
         terms.sort_by(|a, b| a.slug.cmp(&b.slug));
-        Glossary { terms }
+        Glossary {
+            terms,
+            notes: Default::default(),
+        }
+    }
+
+    /// The same glossary with the editor's notes.
+    pub fn with_notes(mut self, notes: impl IntoIterator<Item = IssueNote>) -> Self {
+        self.notes = notes.into_iter().map(|n| (n.week, n)).collect();
+        self
+    }
+
+    /// The editor's note for `week`, when there is one.
+    pub fn note(&self, week: IssueWeek) -> Option<&IssueNote> {
+        self.notes.get(&week)
     }
 
     pub fn terms(&self) -> &[Term] {
@@ -56,6 +74,37 @@ impl Glossary {
     /// Terms scheduled after `date` (not yet published on it).
     pub fn scheduled_after(&self, date: NaiveDate) -> usize {
         self.terms.iter().filter(|t| t.added > date).count()
+    }
+
+    /// The editor's notes, oldest week first.
+    pub fn notes(&self) -> impl Iterator<Item = &IssueNote> {
+        self.notes.values()
+    }
+
+    /// Warnings, not problems: a term published on `date` whose related
+    /// terms are all scheduled later shows no related terms at all.
+    pub fn warnings(&self, date: NaiveDate) -> Vec<Problem> {
+        let mut warnings = Vec::new();
+        for term in &self.terms {
+            if !term.is_published_on(date) || term.related.is_empty() {
+                continue;
+            }
+            let related: Vec<&Term> = term.related.iter().filter_map(|s| self.get(s)).collect();
+            if related.iter().any(|r| r.is_published_on(date)) {
+                continue;
+            }
+            let first = related.iter().map(|r| r.added).min().unwrap_or(date);
+            warnings.push(Problem::new(
+                term.source.display().to_string(),
+                term.lines.related.first().copied().unwrap_or(1),
+                format!(
+                    "every term in `related` is scheduled (the first on {first}), so `{}` shows \
+                     no related terms until then; add a published term to `related`",
+                    term.slug
+                ),
+            ));
+        }
+        warnings
     }
 
     /// "did you mean" for an unknown slug.
@@ -150,6 +199,8 @@ pub fn load(dir: &Path) -> anyhow::Result<Loaded> {
         }
     }
     problems.extend(cross_check(&terms));
+    let (notes, mut note_problems) = note::load(dir)?;
+    problems.append(&mut note_problems);
     if terms.is_empty() && problems.is_empty() {
         problems.push(Problem::new(
             dir.display().to_string(),
@@ -161,7 +212,7 @@ pub fn load(dir: &Path) -> anyhow::Result<Loaded> {
     let mut seen = std::collections::HashSet::new();
     terms.retain(|t| seen.insert(t.slug.clone()));
     Ok(Loaded {
-        glossary: Glossary::from_terms(terms),
+        glossary: Glossary::from_terms(terms).with_notes(notes.into_values()),
         problems,
     })
 }
@@ -252,6 +303,29 @@ mod tests {
         t.related = related.iter().map(|s| s.to_string()).collect();
         t.lines.related = (0..related.len()).map(|i| 6 + i).collect();
         t
+    }
+
+    #[test]
+    fn a_published_term_with_only_scheduled_related_terms_is_warned_about() {
+        let glossary = Glossary::from_terms(vec![
+            with_related(term("a", "2026-11-01"), &["later", "later-still"]),
+            with_related(term("b", "2026-11-01"), &["a", "later"]),
+            with_related(term("c", "2026-12-20"), &["later"]),
+            term("later", "2026-12-10"),
+            term("later-still", "2026-12-12"),
+        ]);
+        let warnings: Vec<String> = glossary
+            .warnings("2026-12-02".parse().unwrap())
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].starts_with("content/a.md:")
+                && warnings[0].contains("(the first on 2026-12-10)"),
+            "{warnings:?}"
+        );
+        assert!(glossary.warnings("2026-12-10".parse().unwrap()).is_empty());
     }
 
     #[test]

@@ -457,6 +457,7 @@ fn single(
     let name = mail.template;
     let text = crate::render::tidy_text(&templates.render(&format!("{name}.txt"), ctx)?);
     let html = crate::render::inline_css(&templates.render(&format!("{name}.html"), ctx)?)?;
+    let html = crate::render::charset_first(&html);
     let address = mail
         .to_email
         .parse()

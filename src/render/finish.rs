@@ -17,6 +17,35 @@ pub fn inline_css(html: &str) -> anyhow::Result<String> {
         .context("inlining the CSS of the HTML template failed")
 }
 
+/// Move `<meta charset>` to the top of `<head>`: the inliner writes the
+/// kept media queries first, and a client reading the bytes must learn the
+/// encoding before any text it decodes.
+pub fn charset_first(html: &str) -> String {
+    let lower = html.to_ascii_lowercase();
+    let (Some(head), Some(meta)) = (lower.find("<head>"), lower.find("<meta charset")) else {
+        return html.to_string();
+    };
+    let head_end = head + "<head>".len();
+    let Some(len) = lower[meta..].find('>').map(|i| i + 1) else {
+        return html.to_string();
+    };
+    if meta < head_end || lower[head_end..meta].trim().is_empty() {
+        return html.to_string();
+    }
+    let tag = &html[meta..meta + len];
+    let mut out = String::with_capacity(html.len() + 1);
+    out.push_str(&html[..head_end]);
+    out.push_str(tag);
+    out.push('\n');
+    out.push_str(&html[head_end..meta]);
+    out.push_str(
+        html[meta + len..]
+            .strip_prefix('\n')
+            .unwrap_or(&html[meta + len..]),
+    );
+    out
+}
+
 /// Spaces left at line ends by indented template tags: bytes for nothing.
 pub fn strip_line_ends(html: &str) -> String {
     let mut out = String::with_capacity(html.len());
@@ -52,6 +81,24 @@ pub fn tidy_text(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_charset_comes_first_in_head() {
+        let cases = [
+            (
+                "<html><head><style>x</style>\n<meta charset=\"utf-8\">\n<title>t</title></head>",
+                "<html><head><meta charset=\"utf-8\">\n<style>x</style>\n<title>t</title></head>",
+            ),
+            (
+                "<html><head><meta charset=\"utf-8\"><style>x</style></head>",
+                "<html><head><meta charset=\"utf-8\"><style>x</style></head>",
+            ),
+            ("<p>no head</p>", "<p>no head</p>"),
+        ];
+        for (html, expected) in cases {
+            assert_eq!(charset_first(html), expected);
+        }
+    }
 
     #[test]
     fn tidy_text_collapses_blank_runs() {

@@ -19,10 +19,10 @@ mod view;
 use anyhow::Context as _;
 use tera::{Context, Kwargs, State, Tera, TeraResult, Value};
 
-pub use finish::{inline_css, strip_line_ends, tidy_text};
+pub use finish::{charset_first, inline_css, strip_line_ends, tidy_text};
 pub use view::{
     ExampleView, FaqView, FeaturedView, IssueInfo, IssueView, Links, NewsletterView, RoleView,
-    TermLink, preheader,
+    TermLink, preheader, preheader_for,
 };
 
 use crate::content::markdown;
@@ -34,8 +34,7 @@ pub const BUILTINS: &[(&str, &str)] = include!(concat!(env!("OUT_DIR"), "/builti
 
 /// Column width of the plain-text part.
 pub const TEXT_WIDTH: usize = 72;
-/// The hidden preview line after the subject in an inbox stays under this.
-pub const PREHEADER_MAX: usize = 99;
+pub use crate::content::note::PREHEADER_MAX;
 
 pub struct Templates {
     tera: Tera,
@@ -180,7 +179,8 @@ impl Templates {
             featured.roles.insert(0, mine);
         }
         let mut ctx = Context::new();
-        ctx.insert("lang", "en");
+        ctx.insert("lang", &view.newsletter.lang);
+        ctx.insert("note", &view.note);
         ctx.insert("newsletter", &view.newsletter);
         ctx.insert("issue", &view.issue);
         ctx.insert("preheader", &view.preheader);
@@ -190,7 +190,7 @@ impl Templates {
         ctx.insert("role_label", &role.map(Role::label));
         ctx.insert("links", links);
 
-        let subject = match &view.frozen_subject {
+        let subject = match &view.fixed_subject {
             Some(subject) => subject.clone(),
             None => self.render("subject.txt", &ctx)?,
         };
@@ -199,7 +199,8 @@ impl Templates {
             crate::bad_input!("templates/subject.txt rendered an empty subject; give it some text");
         }
         ctx.insert("subject", &subject);
-        let html = strip_line_ends(&inline_css(&self.render("digest.html", &ctx)?)?);
+        let html = inline_css(&self.render("digest.html", &ctx)?)?;
+        let html = strip_line_ends(&charset_first(&html));
         let text = tidy_text(&self.render("digest.txt", &ctx)?);
         Ok(Rendered {
             subject,

@@ -217,7 +217,7 @@ fn a_sent_issue_passes_every_deliverability_check() {
 
     // The HTML part.
     assert!(html.len() < 102 * 1024, "{} bytes", html.len());
-    assert!(html.contains("<html lang=\"en\""));
+    assert!(html.contains("<html lang=\"en-US\" dir=\"ltr\""));
     let lower = html.to_ascii_lowercase();
     assert!(!lower.contains("<script") && !lower.contains("<form"));
     for img in lower.split("<img").skip(1) {

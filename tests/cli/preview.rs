@@ -85,7 +85,7 @@ fn the_html_email_follows_the_email_rules() {
     preview(&site, &["--week", "2026-W48", "--role", "business_owner"]);
     let html = site.read("preview/2026-W48.html");
     assert!(html.len() < 102 * 1024, "{} bytes", html.len());
-    assert!(html.contains("<html lang=\"en\""));
+    assert!(html.contains("<html lang=\"en-US\" dir=\"ltr\""));
     let tables = html.matches("<table").count();
     assert!(tables >= 2);
     assert_eq!(
@@ -114,17 +114,42 @@ fn the_html_email_follows_the_email_rules() {
         "the example box style is inlined"
     );
     assert!(html.contains("style=\""));
-    // Preheader: the featured summary, under 100 characters.
+    // Preheader: what else is inside, under 100 characters.
     let pre = html.split("class=\"preheader\"").nth(1).unwrap();
     let pre = &pre[pre.find('>').unwrap() + 1..];
-    // The summary, then invisible padding that keeps body text out of the
-    // inbox preview.
+    // The other contents, then invisible padding that keeps body text out
+    // of the inbox preview.
     let pre_text = &pre[..pre.find(['\u{34f}', '<']).unwrap()];
-    assert!(
-        pre_text.starts_with("The small chunks of text"),
-        "{pre_text}"
+    assert_eq!(
+        pre_text,
+        "Also new: Retrieval-augmented generation (RAG), Pre-training and Fine-tuning"
     );
-    assert!(pre_text.chars().count() < 100);
+    let padding = &pre[pre_text.len()..pre.find('<').unwrap()];
+    assert!(padding.matches('\u{34f}').count() >= 80, "{padding}");
+    // The charset first in <head>, lang and dir also inside <body>, which is
+    // all Gmail keeps.
+    assert!(html.contains("<head><meta charset=\"utf-8\">"));
+    assert!(html.contains("<div class=\"wrapper\" dir=\"ltr\" lang=\"en-US\">"));
+    // The masthead keeps the brand colour through inlining.
+    let brand = html.split("<a class=\"brand\"").nth(1).unwrap();
+    let brand = &brand[..brand.find('>').unwrap()];
+    assert!(brand.contains("color: #0f5c4a"), "{brand}");
+    // Headings a screen reader can jump between; callouts in table cells,
+    // whose padding and border Outlook keeps.
+    assert!(html.contains("<h3 class=\"question\""));
+    assert!(html.contains("<h3 class=\"role-label\""));
+    assert!(html.contains("<td class=\"example\""));
+    assert!(html.contains("<td class=\"role-mine\""));
+    assert!(!html.contains("<div class=\"example\""));
+    assert!(html.contains("An illustration: the company and its figures are invented."));
+    // Outlook.com's dark mode rules stay as written.
+    assert!(html.contains("<style data-css-inline=\"keep\">"));
+    assert!(html.contains("[data-ogsc] h1"));
+    assert!(html.contains("[data-ogsb] .card"));
+    // Every email says how to subscribe, for whoever it was forwarded to.
+    assert!(
+        html.contains("Forwarded this? Subscribe at <a href=\"https://glossary.example/digest/\"")
+    );
     // Links.
     assert!(html.contains("href=\"https://glossary.example/digest/unsubscribe/preview\""));
     assert!(html.contains("href=\"https://glossary.example/digest/archive/2026-W48\""));
@@ -144,6 +169,79 @@ fn the_html_email_follows_the_email_rules() {
     let others = html.find(">Technical lead<").expect("other roles follow");
     assert!(mine < others);
     assert!(!html.contains("<script"));
+}
+
+#[test]
+fn the_editors_note_opens_both_parts() {
+    let site = small_site();
+    site.write(
+        "content/_issues/2026-W48.md",
+        "+++\npreheader = \"Tokens, RAG and a word from us\"\n+++\nA **short** note before the tokens.\n",
+    );
+    let (_, stderr) = preview(&site, &["--week", "2026-W48"]);
+    assert!(
+        stderr.contains("The AI Glossary Weekly: Tokens + 3 new terms"),
+        "no subject in the note: subject.txt still writes it; {stderr}"
+    );
+    let html = site.read("preview/2026-W48.html");
+    let note = html.find("From the editor").expect("the note's heading");
+    assert!(
+        note < html.find("Term of the week").unwrap(),
+        "the note comes first"
+    );
+    assert!(html.contains("A <strong>short</strong> note before the tokens."));
+    assert!(html.contains(">Tokens, RAG and a word from us"));
+    let text = site.read("preview/2026-W48.txt");
+    let note = text
+        .find("FROM THE EDITOR")
+        .expect("the note in the text part");
+    assert!(note < text.find("TERM OF THE WEEK").unwrap());
+    assert!(text.contains("A short note before the tokens."));
+
+    // Another week has no note.
+    preview(&site, &["--week", "2026-W49"]);
+    assert!(
+        !site
+            .read("preview/2026-W49.html")
+            .contains("From the editor")
+    );
+}
+
+#[test]
+fn the_locale_sets_the_date_and_lang_and_reply_to_invites_replies() {
+    let site = small_site();
+    preview(&site, &["--week", "2026-W48"]);
+    let html = site.read("preview/2026-W48.html");
+    assert!(html.contains("Sunday, November 29, 2026"));
+    assert!(
+        !html.contains("Reply to this email"),
+        "no reply_to, no invitation"
+    );
+    site.config(
+        &Config::new()
+            .newsletter("locale", "en-GB")
+            .newsletter("reply_to", "Editor <editor@glossary.example>"),
+    );
+    preview(&site, &["--week", "2026-W48"]);
+    let html = site.read("preview/2026-W48.html");
+    assert!(html.contains("Sunday, 29 November 2026"));
+    assert!(html.contains("<html lang=\"en-GB\""));
+    assert!(html.contains("lang=\"en-GB\">"), "on the wrapper too");
+    assert!(html.contains("Reply to this email: it reaches the editor."));
+    let text = site.read("preview/2026-W48.txt");
+    assert!(text.starts_with("The AI Glossary Weekly | Sunday, 29 November 2026"));
+    assert!(text.contains("Reply to this\nemail: it reaches the editor."));
+
+    site.config(&Config::new().newsletter("locale", "fr-FR"));
+    let assert = site
+        .digest(&["preview", "--week", "2026-W48"])
+        .assert()
+        .code(2);
+    let (_, stderr) = output(&assert);
+    assert!(
+        stderr.contains("`newsletter.locale` = \"fr-FR\": not a locale the digest knows; use one of \"en-US\", \"en-GB\""),
+        "{stderr}"
+    );
 }
 
 #[test]

@@ -1060,7 +1060,7 @@ async fn an_archived_issue_is_the_web_version_without_any_personal_link() {
 
     let page = web.get("/digest/archive/2026-W48").await;
     page.assert_status(StatusCode::OK)
-        .assert_contains("<html lang=\"en\"")
+        .assert_contains("<html lang=\"en-US\" dir=\"ltr\"")
         .assert_contains("Embeddings")
         .assert_contains("Week 48: Embeddings")
         .assert_contains("Retrieval-augmented generation (RAG)")

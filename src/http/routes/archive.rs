@@ -68,12 +68,7 @@ pub async fn archive(State(state): State<Arc<AppState>>) -> Response {
                     url: newsletter
                         .public_url
                         .archive_issue(&i.selection.week.to_string()),
-                    date_long: i
-                        .selection
-                        .week
-                        .sunday()
-                        .format("%A, %-d %B %Y")
-                        .to_string(),
+                    date_long: newsletter.locale.date_long(i.selection.week.sunday()),
                     sent_on: i
                         .published_at()
                         .at()
@@ -179,7 +174,8 @@ fn feed_xml(state: &AppState, issues: &[FrozenIssue]) -> String {
 fn web_version(state: &AppState, frozen: &FrozenIssue) -> anyhow::Result<Rendered> {
     let newsletter = &state.config.newsletter;
     let mut view = IssueView::new(newsletter, &state.glossary, &frozen.selection)?;
-    view.frozen_subject = Some(frozen.subject.clone());
+    view.fixed_subject = Some(frozen.subject.clone());
+    view.frozen = true;
     let links = Links::web(newsletter, &view.issue.week);
     state.templates.render_issue(&view, None, &links)
 }

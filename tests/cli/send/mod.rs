@@ -953,6 +953,42 @@ fn the_first_run_freezes_the_issue_for_the_week() {
     assert_eq!(rows[0]["subject"], rag_subject);
 }
 
+#[test]
+fn the_editors_subject_is_frozen_with_the_issue() {
+    let smtp = TestSmtp::start();
+    let (site, subs) = send_site(&smtp, 2);
+    site.write(
+        "content/_issues/2026-W48.md",
+        "+++\nsubject = \"Tokens, and a word before December\"\n+++\nThank you for reading.\n",
+    );
+    send_ok(&site);
+    for m in smtp.messages() {
+        assert_eq!(
+            field(&m.raw, "Subject"),
+            "Tokens, and a word before December"
+        );
+        assert!(String::from_utf8_lossy(&m.raw).contains("Thank you for reading."));
+    }
+    assert_each_exactly_once(&smtp, &subs);
+    // Editing the note after the freeze changes nothing of the sent week.
+    site.write(
+        "content/_issues/2026-W48.md",
+        "+++\nsubject = \"Another subject\"\n+++\nThank you.\n",
+    );
+    let history = run(&site, &["history", "--format", "json"]);
+    let rows: serde_json::Value = serde_json::from_str(&history.stdout).unwrap();
+    assert_eq!(rows[0]["subject"], "Tokens, and a word before December");
+    let preview = run(&site, &["preview", "--week", WEEK]);
+    assert_eq!(preview.code, 0, "{preview:#?}");
+    assert!(
+        preview
+            .stderr
+            .contains("Tokens, and a word before December"),
+        "{}",
+        preview.stderr
+    );
+}
+
 // ------------------------------------------------------------------ DKIM --
 
 const SIGNED: [&str; 8] = [
