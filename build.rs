@@ -16,6 +16,7 @@
 //! | `missing_postfix` | `/usr/sbin/postfix` |
 //! | `missing_dovecot` | `/usr/sbin/dovecot` |
 //! | `missing_dnsmasq` | `/usr/sbin/dnsmasq` |
+//! | `missing_doiuse_email` | `target/test-tools/node_modules/@jsx-email/doiuse-email` |
 //!
 //! Under CI (`CI` set) none is set: there a missing tool fails its tests.
 //!
@@ -31,7 +32,7 @@ use std::env;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-const CFGS: [&str; 10] = [
+const CFGS: [&str; 11] = [
     "missing_chromium",
     "missing_spamassassin",
     "missing_dkimpy",
@@ -42,6 +43,7 @@ const CFGS: [&str; 10] = [
     "missing_postfix",
     "missing_dovecot",
     "missing_dnsmasq",
+    "missing_doiuse_email",
 ];
 
 fn main() {
@@ -70,6 +72,8 @@ fn main() {
         Path::new("/usr/sbin/postfix").exists(),
         Path::new("/usr/sbin/dovecot").exists(),
         Path::new("/usr/sbin/dnsmasq").exists(),
+        root.join("target/test-tools/node_modules/@jsx-email/doiuse-email/package.json")
+            .exists(),
     ];
     for (cfg, present) in CFGS.into_iter().zip(present) {
         if !present {

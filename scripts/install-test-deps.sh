@@ -98,6 +98,14 @@ python_and_node() {
         (cd "$tools" && npm install --silent --no-audit --no-fund html-validate@9.7.1 >/dev/null)
         installed=1
     fi
+    # doiuse-email checks the HTML against the caniemail data
+    # (tests/cli/clients.rs).
+    if [ ! -f "$tools/node_modules/@jsx-email/doiuse-email/package.json" ]; then
+        echo "install-test-deps: installing doiuse-email (npm) into $tools" >&2
+        mkdir -p "$tools"
+        (cd "$tools" && npm install --silent --no-audit --no-fund @jsx-email/doiuse-email@1.0.4 >/dev/null)
+        installed=1
+    fi
 }
 
 if [ ${#missing[@]} -eq 0 ]; then

@@ -5,6 +5,7 @@
 mod support;
 
 mod browser;
+mod clients;
 mod deliverability;
 mod doctor;
 mod hostile;
