@@ -293,7 +293,7 @@ fn walk(
                     for (i, item) in items.iter().enumerate() {
                         if let DeValue::Table(inner) = item.get_ref() {
                             let label = match inner.get("name").map(|n| n.get_ref()) {
-                                Some(DeValue::String(name)) => format!("[[{dotted}]] \"{name}\""),
+                                Some(DeValue::String(name)) => format!("[[{dotted}]] {name:?}"),
                                 _ => format!("[[{dotted}]] number {}", i + 1),
                             };
                             walk(inner, child, &dotted, Some(&label), out);

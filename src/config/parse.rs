@@ -197,7 +197,7 @@ impl Config {
                     Err(fix) => {
                         problems.push(problem(
                             v.span().start,
-                            format!("`{key}` = \"{}\": {fix}", v.get_ref()),
+                            format!("`{key}` = {:?}: {fix}", v.get_ref()),
                         ));
                         default
                     }
@@ -455,7 +455,7 @@ impl Config {
                         if folder == processed_folder {
                             problems.push(problem(
                                 at,
-                                format!("`inbound.imap.processed_folder` must differ from `folder` (both are \"{folder}\")"),
+                                format!("`inbound.imap.processed_folder` must differ from `folder` (both are {folder:?})"),
                             ));
                         }
                         url.map(|url| Imap {
@@ -787,6 +787,12 @@ mod tests {
             (
                 "[newsletter]\npublic_url = \"ftp://x.example\"\n",
                 "site/digest.toml:2: `newsletter.public_url` = \"ftp://x.example\": must be an http or https URL",
+            ),
+            (
+                // A value is echoed escaped: its newline cannot start a
+                // line that looks like another problem.
+                "[newsletter]\npublic_url = \"ftp://x\\nsite/digest.toml:9: x\"\n",
+                "site/digest.toml:2: `newsletter.public_url` = \"ftp://x\\nsite/digest.toml:9: x\": ",
             ),
             (
                 "[newsletter]\nfrom = \"not an address\"\n",

@@ -85,7 +85,7 @@ pub(super) fn read(
     for (i, r) in raw.into_iter().enumerate() {
         let before = problems.len();
         let label = match &r.name {
-            Some(n) => format!("[[relay]] \"{}\"", n.get_ref()),
+            Some(n) => format!("[[relay]] {:?}", n.get_ref()),
             None => format!("[[relay]] number {}", i + 1),
         };
         let name = match &r.name {
@@ -131,7 +131,7 @@ pub(super) fn read(
                 Err(fix) => {
                     problems.push(problem(
                         u.span().start,
-                        format!("{label}: `url` = \"{}\": {fix}", u.get_ref()),
+                        format!("{label}: `url` = {:?}: {fix}", u.get_ref()),
                     ));
                     None
                 }

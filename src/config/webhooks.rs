@@ -82,7 +82,7 @@ pub(super) fn read(
                 Ok(()) => ses_topic_arns.push(arn.clone()),
                 Err(fix) => problems.push(problem(
                     arns.span().start,
-                    format!("`webhooks.ses_topic_arns`: \"{arn}\" {fix}"),
+                    format!("`webhooks.ses_topic_arns`: {arn:?} {fix}"),
                 )),
             }
         }
@@ -117,7 +117,7 @@ pub(super) fn read(
                 problems.push(problem(
                     v.span().start,
                     format!(
-                        "`webhooks.sns_connect_to` = \"{}\": not an address and port, e.g. \"127.0.0.1:8443\"",
+                        "`webhooks.sns_connect_to` = {:?}: not an address and port, e.g. \"127.0.0.1:8443\"",
                         v.get_ref()
                     ),
                 ));
