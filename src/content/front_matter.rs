@@ -247,7 +247,24 @@ pub fn parse(path: &Path, shown: &str, bytes: &[u8]) -> Result<Term, Vec<Problem
             String::new()
         }
         None => {
-            missing(&mut problems, "title", "\"Pre-training\"");
+            // The file's own name as a starting point: `large-language-model`
+            // suggests "Large language model".
+            let slug = raw.slug.as_ref().map_or_else(
+                || {
+                    path.file_stem()
+                        .and_then(|s| s.to_str())
+                        .unwrap_or_default()
+                },
+                |s| s.get_ref().as_str(),
+            );
+            let mut name = slug.replace('-', " ");
+            if let Some(first) = name.get(..1) {
+                name = first.to_uppercase() + &name[1..];
+            }
+            if name.trim().is_empty() {
+                name = "Pre-training".to_string();
+            }
+            missing(&mut problems, "title", &format!("{name:?}"));
             String::new()
         }
     };
