@@ -249,6 +249,15 @@ pub struct PreviewArgs {
     /// Folder to write YYYY-Www.html and YYYY-Www.txt into
     #[arg(long, value_name = "DIR", default_value = "preview")]
     pub out: PathBuf,
+
+    /// Serve a live preview of every week and role instead of writing
+    /// files: it reloads when a file under content/ or templates/ changes
+    #[arg(long, conflicts_with_all = ["week", "role", "feature", "out"])]
+    pub serve: bool,
+
+    /// Address for --serve to listen on [default: 127.0.0.1:8081]
+    #[arg(long, value_name = "ADDR", requires = "serve")]
+    pub listen: Option<std::net::SocketAddr>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -5,6 +5,7 @@ pub mod history;
 pub mod import;
 pub mod inbound;
 pub mod preview;
+mod preview_serve;
 pub mod send;
 pub mod serve;
 pub mod subscribe;

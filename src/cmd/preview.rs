@@ -10,7 +10,15 @@ use crate::app::App;
 use crate::cli::PreviewArgs;
 use crate::render::{Links, Templates};
 
+/// Where `preview --serve` listens by default: beside `serve`'s 8080.
+const SERVE_LISTEN: std::net::SocketAddr =
+    std::net::SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 8081);
+
 pub fn run(app: &App, args: &PreviewArgs) -> anyhow::Result<()> {
+    if args.serve {
+        let listen = args.listen.unwrap_or(SERVE_LISTEN);
+        return super::preview_serve::run(app, listen);
+    }
     let week = args.week.unwrap_or_else(|| app.current_week());
     let glossary = app.glossary()?;
     let store = app.store_to_read()?;

@@ -103,7 +103,7 @@ pub async fn run(state: Arc<AppState>, listen: SocketAddr) -> anyhow::Result<()>
     .context("the web server stopped")
 }
 
-async fn shutdown() {
+pub(crate) async fn shutdown() {
     use tokio::signal::unix::{SignalKind, signal};
     match signal(SignalKind::terminate()) {
         Ok(mut term) => {

@@ -244,6 +244,32 @@ impl Browser {
         }
     }
 
+    /// Wait until the page's text contains `needle`. The page may be
+    /// reloading itself meanwhile, so a failed script is only a retry.
+    async fn wait_for_text(&self, needle: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        let mut last = String::new();
+        loop {
+            let text = self
+                .client
+                .execute(
+                    "return document.body ? document.body.innerText : ''",
+                    vec![],
+                )
+                .await;
+            if let Ok(Value::String(text)) = text {
+                if text.contains(needle) {
+                    return;
+                }
+                last = text;
+            }
+            if Instant::now() > deadline {
+                panic!("no {needle:?} on the page after {PATIENCE:?}; it reads:\n{last}");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn inner_size(&self) -> (i64, i64) {
         let size = self
             .js("return [window.innerWidth, window.innerHeight]")
@@ -685,4 +711,75 @@ async fn the_issue_fits_375_and_800_px_wide() {
         browser.look_at(width, "issue").await;
     }
     browser.close().await;
+}
+
+/// `digest preview --serve`: the editor keeps a week's page open, saves a
+/// term's file and sees the change without touching the browser; a file
+/// that breaks shows its problem on the page, and fixing it brings the
+/// issue back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[cfg_attr(
+    missing_chromium,
+    ignore = "chromium not installed: run scripts/install-test-deps.sh"
+)]
+async fn the_live_preview_follows_the_editor_s_changes() {
+    let browser = Browser::start().await;
+    let site = Site::with_content(&fixture("small/content"));
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let log = site.path("preview.log");
+    let mut child = to_std(&site.digest(&["preview", "--serve", "--listen", &listen]))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("start digest preview --serve");
+    wait_for_port(port, &mut child, "digest preview --serve", &log);
+    let server = Server { child, log };
+
+    browser.goto(&format!("http://{listen}/")).await;
+    browser.wait_for_heading("Preview").await;
+    browser
+        .wait_for_text(&format!("{WEEK}\tTechnical lead"))
+        .await;
+
+    browser
+        .goto(&format!("http://{listen}/issue/{WEEK}?role=executive"))
+        .await;
+    browser.wait_for_heading(WEEK).await;
+    browser.wait_for_text("TERM OF THE WEEK: TOKENS").await;
+    let frame = browser
+        .js("return document.querySelector('iframe').contentDocument.title")
+        .await;
+    assert!(
+        frame
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("The AI Glossary Weekly"),
+        "{frame}"
+    );
+
+    let term = site.path("content/tokens.md");
+    let original = std::fs::read_to_string(&term).unwrap();
+    let old = "The small chunks of text, often pieces of words,";
+    assert!(original.contains(old));
+    let edited = original.replace(old, "Freshly edited: the pieces of text");
+    std::fs::write(&term, &edited).unwrap();
+    browser
+        .wait_for_text("Freshly edited: the pieces of text")
+        .await;
+
+    std::fs::write(&term, edited.replace("title = \"Tokens\"\n", "")).unwrap();
+    browser.wait_for_text("This issue cannot be built").await;
+    browser
+        .wait_for_text(
+            "content/tokens.md:23: missing required field `title`; add `title = \"Tokens\"`",
+        )
+        .await;
+
+    std::fs::write(&term, &edited).unwrap();
+    browser.wait_for_text("TERM OF THE WEEK: TOKENS").await;
+    assert!(!browser.text().await.contains("cannot be built"));
+    browser.close().await;
+    drop(server);
 }

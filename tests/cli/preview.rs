@@ -5,7 +5,11 @@ use super::support::{Config, Site, fixture, output, repo, run, shared_smtp};
 /// The small fixture site with a config that pins every value the rendered
 /// email shows.
 fn small_site() -> Site {
-    let site = Site::with_content(&fixture("small/content"));
+    pinned_site(&fixture("small/content"))
+}
+
+fn pinned_site(content: &std::path::Path) -> Site {
+    let site = Site::with_content(content);
     site.config(
         &Config::new()
             .newsletter("name", "The AI Glossary Weekly")
@@ -51,6 +55,17 @@ fn rendered_issue_matches_the_snapshots() {
         &["--week", "2026-W48", "--role", "executive", "--out", "exec"],
     );
     insta::assert_snapshot!("w48_executive_text", site.read("exec/2026-W48.txt"));
+}
+
+/// The repository's own glossary, as subscribers get it: a change to the
+/// content or the templates that makes the real email worse shows here in
+/// review. The week has an editor's note and two new terms.
+#[test]
+fn the_real_issue_matches_the_snapshots() {
+    let site = pinned_site(&repo().join("content"));
+    preview(&site, &["--week", "2026-W50"]);
+    insta::assert_snapshot!("real_w50_html", site.read("preview/2026-W50.html"));
+    insta::assert_snapshot!("real_w50_text", site.read("preview/2026-W50.txt"));
 }
 
 #[test]
@@ -444,4 +459,23 @@ fn preview_honours_the_issues_already_sent() {
         std::fs::read(site.path("subscribers/digest.db")).unwrap(),
         before
     );
+}
+
+#[test]
+fn serve_options_that_do_not_go_together_exit_2() {
+    let site = small_site();
+    for args in [
+        vec!["preview", "--listen", "127.0.0.1:0"],
+        vec!["preview", "--serve", "--week", "2026-W48"],
+        vec!["preview", "--serve", "--role", "executive"],
+        vec!["preview", "--serve", "--out", "elsewhere"],
+    ] {
+        let assert = site.digest(&args).assert().code(2);
+        let (_, stderr) = output(&assert);
+        assert!(
+            stderr.contains("cannot be used with") || stderr.contains("required"),
+            "{args:?}: {stderr}"
+        );
+    }
+    assert!(!site.path("elsewhere").exists());
 }
