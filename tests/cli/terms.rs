@@ -73,7 +73,7 @@ fn the_real_glossary_checks_clean() {
     let (stdout, stderr) = output(&assert);
     assert_eq!(
         stdout.trim_end(),
-        "46 terms, 3 scheduled, ok",
+        "61 terms, 18 scheduled, 1 editor's note, ok",
         "stderr: {stderr}"
     );
 }
