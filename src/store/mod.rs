@@ -46,6 +46,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/006-relays.sql")),
     M::up(include_str!("migrations/007-relay-day.sql")),
     M::up(include_str!("migrations/008-preferences.sql")),
+    M::up(include_str!("migrations/009-confirm-token-partial.sql")),
 ];
 
 /// How long a write waits for another writer before giving up.

@@ -311,4 +311,39 @@ mod tests {
             OptIn::AlreadyActive
         );
     }
+
+    #[test]
+    fn lookups_by_confirmation_token_use_the_partial_index() {
+        let store = Store::in_memory().unwrap();
+        let index: String = store
+            .conn
+            .query_row(
+                "SELECT sql FROM sqlite_schema WHERE name = 'subscribers_by_confirm_token'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(
+            index.ends_with("WHERE confirm_token IS NOT NULL"),
+            "{index}"
+        );
+        for sql in [
+            "SELECT id FROM subscribers WHERE confirm_token = ?1",
+            "UPDATE subscribers SET confirm_sent_at = NULL WHERE confirm_token = ?1",
+        ] {
+            let plan: Vec<String> = store
+                .conn
+                .prepare(&format!("EXPLAIN QUERY PLAN {sql}"))
+                .unwrap()
+                .query_map(["t"], |r| r.get::<_, String>(3))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            assert!(
+                plan.iter()
+                    .any(|p| p.contains("INDEX subscribers_by_confirm_token (confirm_token=?)")),
+                "{sql}: {plan:?}"
+            );
+        }
+    }
 }
