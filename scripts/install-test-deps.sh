@@ -9,7 +9,7 @@
 set -euo pipefail
 
 CHECKS=(
-    # The browser tests (tests/cli/browser.rs) drive headless Chromium
+    # The browser tests (tests/cli/browser/) drive headless Chromium
     # through chromedriver, at these exact paths.
     "test -x /usr/bin/chromium|chromium"
     "test -x /usr/bin/chromedriver|chromium-driver"
