@@ -367,9 +367,9 @@ fn no_store(mut response: Response) -> Response {
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:16px;color:#1d2b24}\
 h1{font-size:20px;margin:0 0 8px}nav{margin:0 0 8px}a.on{font-weight:bold;color:#1d2b24}\
 table{border-collapse:collapse}td,th{padding:4px 10px;text-align:left;border-bottom:1px solid #dde3df}\
-.sides{display:grid;grid-template-columns:minmax(0,3fr) minmax(0,2fr);gap:12px}\
+.sides{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:12px}\
 iframe{width:100%;height:85vh;border:1px solid #c9d2cd}\
-pre.text{height:85vh;overflow:auto;margin:0;padding:8px;border:1px solid #c9d2cd;white-space:pre-wrap}\
+pre.text{height:85vh;overflow:auto;margin:0;padding:8px;border:1px solid #c9d2cd;font-size:13px}\
 .problems{background:#fdecea;border:1px solid #e0a39c;padding:8px 12px}\
 .problems pre,.warnings pre{white-space:pre-wrap}\
 .warnings{background:#fff7e0;border:1px solid #e5cf8b;padding:8px 12px;margin:0 0 8px}";

@@ -332,8 +332,10 @@ async fn the_live_preview_follows_the_editor_s_changes() {
     browser
         .goto(&format!("http://{listen}/issue/{WEEK}?role=executive"))
         .await;
+    browser.set_viewport(1280, 800).await;
     browser.wait_for_heading(WEEK).await;
     browser.wait_for_text("TERM OF THE WEEK: TOKENS").await;
+    browser.look_at(1280, "live-preview").await;
     let frame = browser
         .js("return document.querySelector('iframe').contentDocument.title")
         .await;
