@@ -190,6 +190,9 @@ fn stage(
     now: Timestamp,
     outcome: &mut ImportOutcome,
 ) -> anyhow::Result<usize> {
+    // Most rows of a plain list take their times from the import: write
+    // that time out once, not once or twice per row.
+    let now_text = now.to_string();
     let mut one = tx.prepare(&stage_sql(1))?;
     let mut many = tx.prepare(&stage_sql(STAGE_BATCH))?;
     let mut batch: Vec<ImportRow> = Vec::with_capacity(STAGE_BATCH);
@@ -200,13 +203,13 @@ fn stage(
             Err(rejected) => outcome.rejected.push(rejected),
         }
         if batch.len() == STAGE_BATCH {
-            stage_rows(&mut many, &batch, now)?;
+            stage_rows(&mut many, &batch, &now_text)?;
             staged += batch.len();
             batch.clear();
         }
     }
     for row in &batch {
-        stage_rows(&mut one, std::slice::from_ref(row), now)?;
+        stage_rows(&mut one, std::slice::from_ref(row), &now_text)?;
     }
     Ok(staged + batch.len())
 }
@@ -215,15 +218,19 @@ fn stage(
 fn stage_rows(
     insert: &mut rusqlite::Statement<'_>,
     rows: &[ImportRow],
-    now: Timestamp,
+    now: &str,
 ) -> anyhow::Result<()> {
     for (i, row) in rows.iter().enumerate() {
-        let created_at = row.created_at.unwrap_or(now);
-        let confirmed_at = row
-            .confirmed_at
+        let text = |t: Option<Timestamp>| t.map(|t| t.to_string());
+        let created = text(row.created_at);
+        let created_at = created.as_deref().unwrap_or(now);
+        let confirmed = text(row.confirmed_at);
+        let confirmed_at = confirmed
+            .as_deref()
             .or((row.status == Status::Active).then_some(created_at));
-        let unsubscribed_at = row
-            .unsubscribed_at
+        let unsubscribed = text(row.unsubscribed_at);
+        let unsubscribed_at = unsubscribed
+            .as_deref()
             .or((row.status == Status::Unsubscribed).then_some(now));
         let values: [&dyn rusqlite::ToSql; STAGE_COLUMNS] = [
             &row.file,
