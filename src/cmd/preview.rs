@@ -8,7 +8,12 @@ use anyhow::Context as _;
 
 use crate::app::App;
 use crate::cli::PreviewArgs;
-use crate::render::{Links, Templates};
+use crate::config::Config;
+use crate::content::Glossary;
+use crate::render::{Links, Rendered, Templates};
+use crate::role::Role;
+use crate::store::Store;
+use crate::week::IssueWeek;
 
 /// Where `preview --serve` listens by default: beside `serve`'s 8080.
 const SERVE_LISTEN: std::net::SocketAddr =
@@ -21,17 +26,13 @@ pub fn run(app: &App, args: &PreviewArgs) -> anyhow::Result<()> {
     }
     let week = args.week.unwrap_or_else(|| app.current_week());
     let glossary = app.glossary()?;
-    let store = app.store_to_read()?;
-    let (_, view) = crate::issue::view(
+    let rendered = render(
         &app.config,
-        store.as_ref(),
         &glossary,
         week,
+        args.role,
         args.feature.as_deref(),
     )?;
-    let templates = Templates::load(&app.config.paths.templates)?;
-    let links = Links::new(&app.config.newsletter, &view.issue.week, Some("preview"));
-    let rendered = templates.render_issue(&view, args.role, &links)?;
 
     let html_path = args.out.join(format!("{week}.html"));
     let text_path = args.out.join(format!("{week}.txt"));
@@ -43,4 +44,22 @@ pub fn run(app: &App, args: &PreviewArgs) -> anyhow::Result<()> {
     println!("{}", html_path.display());
     println!("{}", text_path.display());
     Ok(())
+}
+
+/// The issue for `week` as a reader with `role` would get it: what `send`
+/// would mail, with the history of the database when it exists (opened
+/// read-only), and the preview's inert unsubscribe link. `preview --serve`
+/// renders each page with it too.
+pub(super) fn render(
+    config: &Config,
+    glossary: &Glossary,
+    week: IssueWeek,
+    role: Option<Role>,
+    feature: Option<&str>,
+) -> anyhow::Result<Rendered> {
+    let store = Store::open_read_only(&config.paths.database)?;
+    let (_, view) = crate::issue::view(config, store.as_ref(), glossary, week, feature)?;
+    let templates = Templates::load(&config.paths.templates)?;
+    let links = Links::new(&config.newsletter, &view.issue.week, Some("preview"));
+    templates.render_issue(&view, role, &links)
 }

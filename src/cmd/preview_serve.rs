@@ -28,9 +28,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::content::{self, Glossary};
 use crate::render::feed::escape;
-use crate::render::{Links, Rendered, Templates};
 use crate::role::Role;
-use crate::store::Store;
 use crate::week::IssueWeek;
 
 /// The weeks listed before the current one.
@@ -88,7 +86,7 @@ struct RoleQuery {
 }
 
 async fn index(State(state): State<Arc<Preview>>) -> Response {
-    blocking(state, |s| page(StatusCode::OK, "Preview", &s.index())).await
+    blocking(state, |s| Ok(page(StatusCode::OK, "Preview", &s.index()))).await
 }
 
 async fn issue(
@@ -97,15 +95,12 @@ async fn issue(
     Query(query): Query<RoleQuery>,
 ) -> Response {
     blocking(state, move |s| {
-        let (week, role) = match parse(&week, query.role.as_deref()) {
-            Ok(parsed) => parsed,
-            Err(response) => return response,
-        };
+        let (week, role) = parse(&week, query.role.as_deref())?;
         let title = match role {
             Some(role) => format!("{week} for the {}", role.label().to_lowercase()),
             None => week.to_string(),
         };
-        page(StatusCode::OK, &title, &s.issue(week, role))
+        Ok(page(StatusCode::OK, &title, &s.issue(week, role)))
     })
     .await
 }
@@ -117,15 +112,15 @@ async fn raw(
 ) -> Response {
     blocking(state, move |s| {
         let (week, html) = match (file.strip_suffix(".html"), file.strip_suffix(".txt")) {
-            (Some(week), _) => (week.to_string(), true),
-            (None, Some(week)) => (week.to_string(), false),
-            (None, None) => return page(StatusCode::NOT_FOUND, "Not found", NOT_FOUND),
+            (Some(week), _) => (week, true),
+            (None, Some(week)) => (week, false),
+            (None, None) => return Err(Refused::not_found(NOT_FOUND.to_string())),
         };
-        let (week, role) = match parse(&week, query.role.as_deref()) {
-            Ok(parsed) => parsed,
-            Err(response) => return response,
-        };
-        match (s.render(week, role), html) {
+        let (week, role) = parse(week, query.role.as_deref())?;
+        let rendered = s
+            .glossary()
+            .and_then(|glossary| super::preview::render(&s.config, &glossary, week, role, None));
+        Ok(match (rendered, html) {
             (Ok(rendered), true) => no_store(Html(rendered.html).into_response()),
             (Ok(rendered), false) => no_store(
                 (
@@ -135,7 +130,7 @@ async fn raw(
                     .into_response(),
             ),
             (Err(e), _) => page(StatusCode::OK, "Problems", &problems(&e)),
-        }
+        })
     })
     .await
 }
@@ -144,18 +139,21 @@ async fn version(State(state): State<Arc<Preview>>) -> Response {
     blocking(state, |s| {
         let paths = &s.config.paths;
         let print = fingerprint(&[&paths.content, &paths.templates]);
-        no_store(([(header::CONTENT_TYPE, "text/plain")], print).into_response())
+        Ok(no_store(
+            ([(header::CONTENT_TYPE, "text/plain")], print).into_response(),
+        ))
     })
     .await
 }
 
-/// Run `f` off the async threads: it reads files and the database.
+/// Run `f` off the async threads: it reads files and the database. Its
+/// `Err` is the page that says what is wrong with the request.
 async fn blocking(
     state: Arc<Preview>,
-    f: impl FnOnce(&Preview) -> Response + Send + 'static,
+    f: impl FnOnce(&Preview) -> Result<Response, Refused> + Send + 'static,
 ) -> Response {
     match tokio::task::spawn_blocking(move || f(&state)).await {
-        Ok(response) => response,
+        Ok(response) => response.unwrap_or_else(Refused::page),
         Err(e) => page(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Error",
@@ -164,27 +162,41 @@ async fn blocking(
     }
 }
 
-/// The week and role of a request, or the page that says what is wrong.
-#[allow(clippy::result_large_err)]
-fn parse(week: &str, role: Option<&str>) -> Result<(IssueWeek, Option<Role>), Response> {
+/// A request the preview cannot answer, and the page that says why.
+struct Refused {
+    status: StatusCode,
+    title: &'static str,
+    body: String,
+}
+
+impl Refused {
+    fn not_found(body: String) -> Refused {
+        Refused {
+            status: StatusCode::NOT_FOUND,
+            title: "Not found",
+            body,
+        }
+    }
+
+    fn page(self) -> Response {
+        page(self.status, self.title, &self.body)
+    }
+}
+
+/// The week and role of a request.
+fn parse(week: &str, role: Option<&str>) -> Result<(IssueWeek, Option<Role>), Refused> {
     let week = week.parse::<IssueWeek>().map_err(|e| {
-        page(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            &format!(
-                "<p>{}. <a href=\"/\">See the weeks</a>.</p>",
-                escape(&e.to_string())
-            ),
-        )
+        Refused::not_found(format!(
+            "<p>{}. <a href=\"/\">See the weeks</a>.</p>",
+            escape(&e.to_string())
+        ))
     })?;
     let role = match role.filter(|r| !r.is_empty()) {
         None => None,
-        Some(role) => Some(role.parse::<Role>().map_err(|e| {
-            page(
-                StatusCode::BAD_REQUEST,
-                "Bad role",
-                &format!("<p>{}.</p>", escape(&e.to_string())),
-            )
+        Some(role) => Some(role.parse::<Role>().map_err(|e| Refused {
+            status: StatusCode::BAD_REQUEST,
+            title: "Bad role",
+            body: format!("<p>{}.</p>", escape(&e.to_string())),
         })?),
     };
     Ok((week, role))
@@ -205,16 +217,6 @@ impl Preview {
     fn glossary(&self) -> anyhow::Result<Glossary> {
         let dir = &self.config.paths.content;
         content::load(dir)?.into_result(dir)
-    }
-
-    /// What `digest preview --week W [--role R]` would write now.
-    fn render(&self, week: IssueWeek, role: Option<Role>) -> anyhow::Result<Rendered> {
-        let glossary = self.glossary()?;
-        let store = Store::open_read_only(&self.config.paths.database)?;
-        let (_, view) = crate::issue::view(&self.config, store.as_ref(), &glossary, week, None)?;
-        let templates = Templates::load(&self.config.paths.templates)?;
-        let links = Links::new(&self.config.newsletter, &view.issue.week, Some("preview"));
-        templates.render_issue(&view, role, &links)
     }
 
     /// The weeks from two before the current one to the last with a term
@@ -290,7 +292,12 @@ impl Preview {
         }
         nav.push_str(&variants.join(" | "));
         nav.push_str("</nav>");
-        let body = match self.render(week, role) {
+        let glossary = match self.glossary() {
+            Ok(glossary) => glossary,
+            Err(e) => return format!("{nav}{}{}", problems(&e), reload_script()),
+        };
+        let warnings = warnings(&glossary.warnings(self.today()));
+        let body = match super::preview::render(&self.config, &glossary, week, role, None) {
             Ok(rendered) => format!(
                 "<p class=\"subject\">Subject: <b>{subject}</b></p>\
                  <div class=\"sides\"><iframe title=\"HTML\" src=\"/raw/{week}.html{query}\"></iframe>\
@@ -299,10 +306,6 @@ impl Preview {
                 text = escape(&rendered.text),
             ),
             Err(e) => problems(&e),
-        };
-        let warnings = match self.glossary() {
-            Ok(glossary) => warnings(&glossary.warnings(self.today())),
-            Err(_) => String::new(),
         };
         format!("{nav}{warnings}{body}{}", reload_script())
     }
@@ -444,7 +447,7 @@ mod tests {
             ("week", None, Err(StatusCode::NOT_FOUND)),
         ];
         for (week, role, want) in cases {
-            let got = parse(week, role).map(|(_, r)| r).map_err(|r| r.status());
+            let got = parse(week, role).map(|(_, r)| r).map_err(|r| r.status);
             assert_eq!(got, want, "{week} {role:?}");
         }
     }

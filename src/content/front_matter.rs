@@ -182,6 +182,17 @@ pub(super) fn utf8_text<'a>(bytes: &'a [u8], shown: &str) -> Result<&'a str, Pro
     Ok(text.strip_prefix('\u{feff}').unwrap_or(text))
 }
 
+/// The title a missing `title` is told to start from: the slug in words,
+/// `large-language-model` → "Large language model".
+fn title_from(slug: &str) -> String {
+    let words = slug.replace('-', " ");
+    let mut chars = words.trim().chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => "Pre-training".to_string(),
+    }
+}
+
 /// Parse one term file. `shown` is the path as it appears in messages.
 pub fn parse(path: &Path, shown: &str, bytes: &[u8]) -> Result<Term, Vec<Problem>> {
     let text = utf8_text(bytes, shown).map_err(|p| vec![p])?;
@@ -236,6 +247,11 @@ pub fn parse(path: &Path, shown: &str, bytes: &[u8]) -> Result<Term, Vec<Problem
         ));
     };
 
+    let stem = path
+        .file_stem()
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
+        .to_string();
     let title = match raw.title {
         Some(t) if !t.get_ref().trim().is_empty() => t.get_ref().trim().to_string(),
         Some(t) => {
@@ -247,24 +263,8 @@ pub fn parse(path: &Path, shown: &str, bytes: &[u8]) -> Result<Term, Vec<Problem
             String::new()
         }
         None => {
-            // The file's own name as a starting point: `large-language-model`
-            // suggests "Large language model".
-            let slug = raw.slug.as_ref().map_or_else(
-                || {
-                    path.file_stem()
-                        .and_then(|s| s.to_str())
-                        .unwrap_or_default()
-                },
-                |s| s.get_ref().as_str(),
-            );
-            let mut name = slug.replace('-', " ");
-            if let Some(first) = name.get(..1) {
-                name = first.to_uppercase() + &name[1..];
-            }
-            if name.trim().is_empty() {
-                name = "Pre-training".to_string();
-            }
-            missing(&mut problems, "title", &format!("{name:?}"));
+            let slug = raw.slug.as_ref().map_or(stem.as_str(), |s| s.get_ref());
+            missing(&mut problems, "title", &format!("{:?}", title_from(slug)));
             String::new()
         }
     };
@@ -314,11 +314,6 @@ pub fn parse(path: &Path, shown: &str, bytes: &[u8]) -> Result<Term, Vec<Problem
         None => None,
     };
 
-    let stem = path
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or_default()
-        .to_string();
     let slug = match &raw.slug {
         Some(s) => {
             lines.slug = fm_line(s.span().start);
@@ -529,6 +524,18 @@ mod tests {
         let src = format!("\u{feff}{}", GOOD.replace('\n', "\r\n"));
         let term = parse(Path::new("tokens.md"), "tokens.md", src.as_bytes()).unwrap();
         assert_eq!(term.title, "Tokens");
+    }
+
+    #[test]
+    fn a_missing_title_is_suggested_from_the_slug() {
+        for (slug, want) in [
+            ("tokens", "Tokens"),
+            ("large-language-model", "Large language model"),
+            ("rlhf", "Rlhf"),
+            ("", "Pre-training"),
+        ] {
+            assert_eq!(title_from(slug), want, "{slug:?}");
+        }
     }
 
     #[test]

@@ -368,46 +368,51 @@ impl Browser {
 
 // --------------------------------------------------------- digest serve --
 
-/// `digest serve` as a child process, with the harness's environment (the
-/// clock pinned at 2026-11-29T12:00:00Z), killed when dropped.
+/// `digest serve` or `digest preview --serve` as a child process, with the
+/// harness's environment (the clock pinned at 2026-11-29T12:00:00Z), killed
+/// when dropped.
 pub(super) struct Server {
     child: Child,
     log: PathBuf,
+    what: &'static str,
 }
 
 impl Server {
-    /// `digest preview --serve` on `port`, once it accepts connections.
-    pub(super) fn preview(site: &Site, port: u16) -> Server {
-        let listen = format!("127.0.0.1:{port}");
-        let log = site.path("preview.log");
-        let mut child = to_std(&site.digest(&["preview", "--serve", "--listen", &listen]))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start digest preview --serve");
-        wait_for_port(port, &mut child, "digest preview --serve", &log);
-        Server { child, log }
-    }
-
+    /// `digest serve` on `port`, once its health check answers.
     pub(super) fn start(site: &Site, port: u16) -> Server {
-        let listen = format!("127.0.0.1:{port}");
-        let mut std_cmd = to_std(&site.digest(&["serve", "--listen", &listen]));
-        let log = site.path("serve.log");
-        let mut child = std_cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start digest serve");
-        wait_for_port(port, &mut child, "digest serve", &log);
+        let server = Server::spawn(site, port, "digest serve", &["serve"]);
         let health = http_get(port, "/digest/healthz");
         assert!(
             health.starts_with("HTTP/1.1 200"),
             "GET /digest/healthz:\n{health}\n{}",
-            read_log(&log)
+            read_log(&server.log)
         );
-        Server { child, log }
+        server
+    }
+
+    /// `digest preview --serve` on `port`, once it accepts connections.
+    pub(super) fn preview(site: &Site, port: u16) -> Server {
+        Server::spawn(
+            site,
+            port,
+            "digest preview --serve",
+            &["preview", "--serve"],
+        )
+    }
+
+    fn spawn(site: &Site, port: u16, what: &'static str, args: &[&str]) -> Server {
+        let listen = format!("127.0.0.1:{port}");
+        let mut args = args.to_vec();
+        args.extend(["--listen", &listen]);
+        let log = site.path(&format!("{}.log", args[0]));
+        let mut child = to_std(&site.digest(&args))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {what}: {e}"));
+        wait_for_port(port, &mut child, what, &log);
+        Server { child, log, what }
     }
 }
 
@@ -416,7 +421,7 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
         if std::thread::panicking() {
-            eprintln!("digest serve log:\n{}", read_log(&self.log));
+            eprintln!("{} log:\n{}", self.what, read_log(&self.log));
         }
     }
 }

@@ -368,6 +368,10 @@ async fn the_live_preview_follows_the_editor_s_changes() {
     std::fs::write(&term, &edited).unwrap();
     browser.wait_for_text("TERM OF THE WEEK: TOKENS").await;
     assert!(!browser.text().await.contains("cannot be built"));
+    assert!(
+        !site.path("subscribers/digest.db").exists(),
+        "the preview created the database"
+    );
     browser.close().await;
     drop(server);
 }
