@@ -1,7 +1,8 @@
 //! Subscriber tokens: the credential in every personal link.
 //!
 //! A token is 144 bits from the OS random source, written as 24 URL-safe
-//! base64 characters. Whoever holds one can unsubscribe that reader, so a
+//! base64 characters (an imported reader's: 120 random bits and the number
+//! of its run, see [`AscendingTokens`]). Whoever holds one can unsubscribe that reader, so a
 //! token never appears in a log line or a `Debug` output: [`Token`] prints
 //! as `Token(…)`.
 
@@ -36,40 +37,97 @@ impl fmt::Debug for Token {
 /// call per token.
 const BATCH: usize = 4096;
 
-/// Fresh tokens for an import, sorted: inserted in this order they fill the
-/// token index from left to right instead of at random places. 24 bytes a
-/// token and no `Debug`, like [`Token`].
-pub struct SortedTokens {
-    tokens: Vec<[u8; 24]>,
+/// Fresh tokens for an import, each greater than the one before: inserted
+/// in this order they fill the token index from left to right instead of
+/// at random places, which for a million rows is the difference between
+/// appending to the index and rewriting it page by page.
+///
+/// The import cannot know how many rows are coming, so the tokens come in
+/// runs of [`BATCH`]: each token is 18 bytes, the first 3 the run's number
+/// and the other 15 (120 bits) from the OS random source; a run is sorted
+/// and written in an alphabet that sorts as its bytes do. The run number
+/// says only how far into an import a reader was; the 120 random bits are
+/// the credential. 24 bytes a token and no `Debug`, like [`Token`].
+pub struct AscendingTokens {
+    run: Vec<[u8; 24]>,
     at: usize,
+    /// The number of the next run.
+    next_run: u32,
 }
 
-impl SortedTokens {
-    /// `n` fresh tokens, each 144 bits from the OS random source.
-    pub fn generate(n: usize) -> anyhow::Result<SortedTokens> {
-        let mut tokens = Vec::with_capacity(n);
-        let mut bytes = vec![0u8; 18 * BATCH];
-        while tokens.len() < n {
-            getrandom::fill(&mut bytes)
-                .map_err(|e| anyhow::anyhow!("the OS random source failed: {e}"))?;
-            for chunk in bytes.chunks_exact(18).take(n - tokens.len()) {
-                let mut token = [0u8; 24];
-                token.copy_from_slice(base64url(chunk).as_bytes());
-                tokens.push(token);
-            }
+/// The 64 characters of URL-safe base64 in ASCII order: text written in
+/// it sorts as the bytes it encodes.
+const SORTABLE: &[u8; 64] = b"-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+
+/// Runs are numbered in 3 bytes.
+const RUNS: u32 = 1 << 24;
+
+impl AscendingTokens {
+    pub fn new() -> AscendingTokens {
+        AscendingTokens {
+            run: Vec::new(),
+            at: 0,
+            next_run: 0,
         }
-        bytes.fill(0);
-        tokens.sort_unstable();
-        Ok(SortedTokens { tokens, at: 0 })
     }
 
-    /// The next token, in ascending order; `None` once all `n` are used.
-    pub fn next_token(&mut self) -> Option<&str> {
-        let token = self.tokens.get(self.at)?;
+    /// The next token, greater than every token this value gave before.
+    pub fn next_token(&mut self) -> anyhow::Result<&str> {
+        if self.at == self.run.len() {
+            self.refill()?;
+        }
+        let token = &self.run[self.at];
         self.at += 1;
-        // base64url is ASCII.
-        std::str::from_utf8(token).ok()
+        // The alphabet is ASCII.
+        Ok(std::str::from_utf8(token)?)
     }
+
+    fn refill(&mut self) -> anyhow::Result<()> {
+        anyhow::ensure!(
+            self.next_run < RUNS,
+            "an import ran out of fresh tokens ({} runs of {BATCH})",
+            RUNS
+        );
+        let mut bytes = vec![0u8; 18 * BATCH];
+        getrandom::fill(&mut bytes)
+            .map_err(|e| anyhow::anyhow!("the OS random source failed: {e}"))?;
+        let prefix = self.next_run.to_be_bytes();
+        let mut raw: Vec<[u8; 18]> = bytes
+            .chunks_exact(18)
+            .map(|chunk| {
+                let mut token = [0u8; 18];
+                token.copy_from_slice(chunk);
+                token[..3].copy_from_slice(&prefix[1..]);
+                token
+            })
+            .collect();
+        bytes.fill(0);
+        raw.sort_unstable();
+        self.run.clear();
+        self.run.extend(raw.iter().map(sortable_base64));
+        raw.iter_mut().for_each(|t| t.fill(0));
+        self.at = 0;
+        self.next_run += 1;
+        Ok(())
+    }
+}
+
+impl Default for AscendingTokens {
+    fn default() -> AscendingTokens {
+        AscendingTokens::new()
+    }
+}
+
+/// 18 bytes as 24 characters of [`SORTABLE`].
+fn sortable_base64(bytes: &[u8; 18]) -> [u8; 24] {
+    let mut out = [0u8; 24];
+    for (i, chunk) in bytes.chunks_exact(3).enumerate() {
+        let n = (u32::from(chunk[0]) << 16) | (u32::from(chunk[1]) << 8) | u32::from(chunk[2]);
+        for j in 0..4 {
+            out[i * 4 + j] = SORTABLE[((n >> (18 - 6 * j)) & 63) as usize];
+        }
+    }
+    out
 }
 
 /// 144 random bits as 24 URL-safe characters: tokens, and the random part
@@ -117,12 +175,12 @@ mod tests {
     }
 
     #[test]
-    fn sorted_tokens_are_distinct_ascending_and_as_many_as_asked() {
-        // More than one batch of randomness, and not a multiple of it.
-        let n = BATCH + 17;
-        let mut batch = SortedTokens::generate(n).unwrap();
+    fn import_tokens_ascend_across_runs_and_stay_url_safe_and_distinct() {
+        let mut tokens = AscendingTokens::new();
+        let n = 2 * BATCH + 17;
         let mut all = Vec::new();
-        while let Some(t) = batch.next_token() {
+        for _ in 0..n {
+            let t = tokens.next_token().unwrap();
             assert_eq!(t.len(), 24);
             assert!(
                 t.bytes()
@@ -130,11 +188,32 @@ mod tests {
             );
             all.push(t.to_string());
         }
-        assert_eq!(all.len(), n);
         assert!(
             all.windows(2).all(|w| w[0] < w[1]),
             "ascending and distinct"
         );
+        // A fresh source starts again at the bottom.
+        let first = AscendingTokens::new().next_token().unwrap().to_string();
+        assert!(first.starts_with("----"), "{first}");
+    }
+
+    #[test]
+    fn the_sortable_alphabet_is_base64url_s_in_ascii_order() {
+        let mut standard: Vec<u8> =
+            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".to_vec();
+        standard.sort_unstable();
+        assert_eq!(standard, SORTABLE);
+        // Bytes in order encode to text in order.
+        let cases: [[u8; 18]; 4] = [
+            [0; 18],
+            [0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+            [0x7f; 18],
+            [0xff; 18],
+        ];
+        let encoded: Vec<[u8; 24]> = cases.iter().map(sortable_base64).collect();
+        assert!(encoded.windows(2).all(|w| w[0] < w[1]));
+        assert_eq!(&encoded[0], b"------------------------");
+        assert_eq!(&encoded[3], b"zzzzzzzzzzzzzzzzzzzzzzzz");
     }
 
     #[test]

@@ -47,6 +47,7 @@ const MIGRATIONS: &[M<'static>] = &[
     M::up(include_str!("migrations/007-relay-day.sql")),
     M::up(include_str!("migrations/008-preferences.sql")),
     M::up(include_str!("migrations/009-confirm-token-partial.sql")),
+    M::up(include_str!("migrations/010-subscribers-rebuilt.sql")).foreign_key_check(),
 ];
 
 /// How long a write waits for another writer before giving up.
@@ -135,12 +136,16 @@ impl Store {
         conn.pragma_update(None, "journal_mode", "WAL")
             .with_context(|| format!("cannot switch {shown} to WAL mode"))?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
         if pending > 0 {
+            // A migration that rebuilds a table others refer to drops the
+            // old one first, which foreign keys would refuse; each such
+            // migration checks the keys itself before it commits.
+            conn.pragma_update(None, "foreign_keys", "OFF")?;
             Migrations::from_slice(MIGRATIONS)
                 .to_latest(&mut conn)
                 .with_context(|| format!("cannot migrate the database {shown}"))?;
         }
+        conn.pragma_update(None, "foreign_keys", "ON")?;
         Ok(Store { conn })
     }
 
@@ -193,6 +198,72 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), before);
         let store = Store::open_existing(&path).unwrap().unwrap();
         assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
+    }
+
+    #[test]
+    fn rebuilding_subscribers_keeps_every_row_and_what_refers_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let mut conn = Connection::open(&path).unwrap();
+        Migrations::from_slice(&MIGRATIONS[..9])
+            .to_latest(&mut conn)
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO subscribers (id, email, email_key, name, status, token, created_at, confirm_token, timezone)
+                 VALUES (7, 'Ada@example.com', 'ada@example.com', 'Ada', 'active', 'tok-ada', '2026-01-01T00:00:00Z', 'ct', 'Europe/Paris');
+             INSERT INTO issues (week, subject, featured, new_terms, created_at)
+                 VALUES ('2026-W01', 's', 'tokens', '[]', '2026-01-01T00:00:00Z');
+             INSERT INTO deliveries (issue, subscriber_id, status) VALUES ('2026-W01', 7, 'sent');
+             INSERT INTO events (subscriber_id, at, kind) VALUES (7, '2026-01-02T00:00:00Z', 'delivered');",
+        )
+        .unwrap();
+        drop(conn);
+        let store = Store::open_existing(&path).unwrap().unwrap();
+        assert_eq!(store.schema_version().unwrap(), MIGRATIONS.len() as i64);
+        let row: (i64, String, String, String) = store
+            .conn
+            .query_row(
+                "SELECT s.id, s.email, s.timezone, d.status FROM subscribers s JOIN deliveries d ON d.subscriber_id = s.id",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            row,
+            (
+                7,
+                "Ada@example.com".into(),
+                "Europe/Paris".into(),
+                "sent".into()
+            )
+        );
+        // The address is still unique, now by a named index; keys still hold.
+        let twice = store.conn.execute(
+            "INSERT INTO subscribers (email, email_key, status, token, created_at) VALUES ('ADA@example.com', 'ada@example.com', 'active', 't2', 'now')",
+            [],
+        );
+        assert!(twice.unwrap_err().to_string().contains("UNIQUE"));
+        let orphan = store.conn.execute(
+            "INSERT INTO deliveries (issue, subscriber_id, status) VALUES ('2026-W01', 99, 'sent')",
+            [],
+        );
+        assert!(orphan.unwrap_err().to_string().contains("FOREIGN KEY"));
+        let indexes: Vec<String> = store
+            .conn
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'subscribers' AND sql IS NOT NULL ORDER BY name")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            indexes,
+            [
+                "subscribers_by_confirm_token",
+                "subscribers_by_email_key",
+                "subscribers_by_status"
+            ]
+        );
     }
 
     #[test]
