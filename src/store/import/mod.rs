@@ -29,6 +29,7 @@ use crate::status::Status;
 use crate::timestamp::Timestamp;
 use crate::token::AscendingTokens;
 
+mod feed;
 mod settle;
 #[cfg(test)]
 mod tests;
@@ -119,9 +120,11 @@ impl Store {
         let conn = &mut self.conn;
         std::thread::scope(|scope| {
             let (sender, receiver) = std::sync::mpsc::sync_channel(QUEUE);
-            let writer = scope.spawn(move || write::run(conn, receiver, now, dry_run));
+            let (spent_sender, spent) = std::sync::mpsc::channel();
+            let writer =
+                scope.spawn(move || write::run(conn, receiver, spent_sender, now, dry_run));
             let mut rejected = Vec::new();
-            let read = read(rows, &sender, &mut rejected);
+            let read = read(rows, &sender, &spent, &mut rejected);
             drop(sender);
             let written = writer
                 .join()
@@ -145,6 +148,7 @@ const HANDOFF: usize = 1024;
 fn read(
     rows: impl Iterator<Item = anyhow::Result<Result<ImportRow, Rejected>>>,
     writer: &std::sync::mpsc::SyncSender<write::Message>,
+    spent: &std::sync::mpsc::Receiver<Vec<write::Pending>>,
     rejected: &mut Vec<Rejected>,
 ) -> anyhow::Result<()> {
     let mut tokens = AscendingTokens::new();
@@ -169,7 +173,16 @@ fn read(
         });
         batch.push(pending);
         if batch.len() == HANDOFF {
-            let full = std::mem::replace(&mut batch, Vec::with_capacity(HANDOFF));
+            // A batch the writer is done with comes back to be freed here,
+            // and its room used again.
+            let next = match spent.try_recv() {
+                Ok(mut done) => {
+                    done.clear();
+                    done
+                }
+                Err(_) => Vec::with_capacity(HANDOFF),
+            };
+            let full = std::mem::replace(&mut batch, next);
             if writer.send(write::Message::Rows(full)).is_err() {
                 return Ok(());
             }

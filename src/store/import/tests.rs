@@ -1,4 +1,3 @@
-use super::write::BATCH;
 use super::*;
 
 fn email(s: &str) -> SubscriberEmail {
@@ -94,14 +93,14 @@ fn import_skips_existing_and_names_duplicates() {
 }
 
 #[test]
-fn rows_written_in_batches_and_the_rest_one_by_one_all_arrive() {
+fn rows_handed_over_in_batches_and_a_last_short_one_all_arrive() {
     let mut store = Store::in_memory().unwrap();
-    let n = 2 * BATCH as u64 + 3;
+    let n = 2 * HANDOFF as u64 + 3;
     let mut rows: Vec<ImportRow> = (0..n)
         .map(|i| active_row(i + 2, &format!("r{i}@example.com")))
         .collect();
     // A repeat in the second batch of the first row of the first.
-    rows[BATCH + 5] = active_row(BATCH as u64 + 7, "r0@example.com");
+    rows[HANDOFF + 5] = active_row(HANDOFF as u64 + 7, "r0@example.com");
     let outcome = store.import(ok(rows), now(), false).unwrap();
     assert_eq!(outcome.imported, n - 1);
     assert_eq!(outcome.rejected.len(), 1);
@@ -220,4 +219,35 @@ fn a_duplicate_within_one_file_is_rejected_even_beside_another_file() {
             reason: "duplicate of line 2 (ada@example.com)".into()
         }]
     );
+}
+
+#[test]
+fn a_row_that_cannot_be_read_stops_the_import_with_nothing_written() {
+    let mut store = Store::in_memory().unwrap();
+    // More than a batch goes to the writer before the reading fails.
+    let rows = (0..HANDOFF as u64 + 10)
+        .map(|i| Ok(Ok(active_row(i + 2, &format!("r{i}@example.com")))))
+        .chain(std::iter::once(Err(anyhow::anyhow!("the disk went away"))));
+    let err = store.import(rows, now(), false).unwrap_err();
+    assert_eq!(err.to_string(), "the disk went away");
+    assert_eq!(store.count_subscribers(Status::Active).unwrap(), 0);
+    // The list is whole again: its address index is back.
+    let outcome = store
+        .import(
+            ok(vec![
+                active_row(2, "a@example.com"),
+                active_row(3, "A@example.com"),
+            ]),
+            now(),
+            false,
+        )
+        .unwrap();
+    assert_eq!(outcome.imported, 1);
+    assert_eq!(outcome.rejected.len(), 1);
+    let twice = store.subscribe(&email("a@example.com"), None, None, false, now());
+    assert!(
+        twice.is_ok(),
+        "an address already in is answered, not duplicated"
+    );
+    assert_eq!(store.count_subscribers(Status::Active).unwrap(), 1);
 }

@@ -1,15 +1,14 @@
 //! The import's writer: the thread that holds the connection, puts the
 //! rows it is handed into the list, and settles them once all are in.
 
-use std::sync::mpsc::Receiver;
+use std::sync::mpsc::{Receiver, Sender};
 
 use anyhow::Context as _;
-use rusqlite::{Connection, Statement, Transaction, TransactionBehavior};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use super::ImportRow;
+use super::feed::Feed;
 use super::settle::{self, OldKeys, Settled, Stored, Written};
-use crate::address::SubscriberName;
-use crate::status::Status;
 use crate::timestamp::Timestamp;
 
 /// What the reading thread hands the writer.
@@ -26,10 +25,10 @@ pub(super) enum Message {
 pub(super) struct Pending {
     pub row: ImportRow,
     pub key: String,
-    token: String,
-    created_at: Option<String>,
-    confirmed_at: Option<String>,
-    unsubscribed_at: Option<String>,
+    pub token: String,
+    pub created_at: Option<String>,
+    pub confirmed_at: Option<String>,
+    pub unsubscribed_at: Option<String>,
 }
 
 impl Pending {
@@ -60,13 +59,14 @@ const SORT_THREADS: i64 = 1;
 pub(super) fn run(
     conn: &mut Connection,
     rows: Receiver<Message>,
+    spent: Sender<Vec<Pending>>,
     now: Timestamp,
     dry_run: bool,
 ) -> anyhow::Result<Settled> {
     // Building the address index is the one big sort of the program: let
     // SQLite's sorter use a helper thread for it.
     conn.pragma_update(None, "threads", SORT_THREADS)?;
-    let settled = in_one_transaction(conn, rows, now, dry_run);
+    let settled = in_one_transaction(conn, rows, spent, now, dry_run);
     conn.pragma_update(None, "threads", 0)?;
     settled
 }
@@ -74,6 +74,7 @@ pub(super) fn run(
 fn in_one_transaction(
     conn: &mut Connection,
     rows: Receiver<Message>,
+    spent: Sender<Vec<Pending>>,
     now: Timestamp,
     dry_run: bool,
 ) -> anyhow::Result<Settled> {
@@ -86,7 +87,7 @@ fn in_one_transaction(
         |r| r.get(0),
     )?;
     tx.execute_batch("DROP INDEX subscribers_by_email_key")?;
-    let mut written = insert_all(&tx, rows, first_id, now)?;
+    let mut written = insert_all(&tx, rows, spent, first_id, now)?;
     for w in &mut written {
         w.id += first_id;
     }
@@ -127,100 +128,23 @@ fn settle_written(
     settle::settle(written, old, &mut lookup)
 }
 
-/// Rows written by one statement: binding a batch and stepping once costs
-/// far less than stepping a statement per row.
-pub(super) const BATCH: usize = 64;
-/// The list's columns an imported row writes.
-const COLUMNS: usize = 13;
-
-/// An `INSERT` into the list of `rows` rows.
-fn insert_sql(rows: usize) -> String {
-    let row = |r: usize| {
-        let params: Vec<String> = (1..=COLUMNS)
-            .map(|c| format!("?{}", r * COLUMNS + c))
-            .collect();
-        format!("({})", params.join(", "))
-    };
-    let values: Vec<String> = (0..rows).map(row).collect();
-    format!(
-        "INSERT INTO subscribers (id, email, email_key, name, role, status, token, created_at, confirmed_at, unsubscribed_at, timezone, paused_until, unsubscribe_reason) VALUES {}",
-        values.join(", ")
-    )
-}
+/// The one statement that writes the import: every row of the feed, in
+/// the order it was read, ids counting up from `?1`.
+const INSERT: &str = "INSERT INTO subscribers (id, email, email_key, name, role, status, token, created_at, confirmed_at, unsubscribed_at, timezone, paused_until, unsubscribe_reason)
+     SELECT ?1 + seq, email, email_key, name, role, status, token, created_at, confirmed_at, unsubscribed_at, timezone, paused_until, unsubscribe_reason
+     FROM import_feed";
 
 /// Write every row handed over, ids counting up from `first_id`; returns
 /// what the reader knew of each, once it is done.
 fn insert_all(
     tx: &Transaction<'_>,
     rows: Receiver<Message>,
+    spent: Sender<Vec<Pending>>,
     first_id: i64,
     now: Timestamp,
 ) -> anyhow::Result<Vec<Written>> {
-    // Most rows of a plain list take their times from the import: write
-    // that time out once, not once or twice per row.
-    let now = now.to_string();
-    let mut one = tx.prepare(&insert_sql(1))?;
-    let mut many = tx.prepare(&insert_sql(BATCH))?;
-    let mut id = first_id;
-    loop {
-        match rows.recv() {
-            Ok(Message::Rows(batch)) => {
-                let mut chunks = batch.chunks_exact(BATCH);
-                for chunk in &mut chunks {
-                    insert_rows(&mut many, chunk, id, &now)?;
-                    id += BATCH as i64;
-                }
-                for pending in chunks.remainder() {
-                    insert_rows(&mut one, std::slice::from_ref(pending), id, &now)?;
-                    id += 1;
-                }
-            }
-            Ok(Message::Done(written)) => return Ok(written),
-            // The reader failed and says why; nothing here is kept.
-            Err(_) => anyhow::bail!("the import stopped before its last row"),
-        }
-    }
-}
-
-/// Bind `rows` to a statement of as many rows, ids from `first_id`, and
-/// run it.
-fn insert_rows(
-    insert: &mut Statement<'_>,
-    rows: &[Pending],
-    first_id: i64,
-    now: &str,
-) -> anyhow::Result<()> {
-    for (i, pending) in rows.iter().enumerate() {
-        let row = &pending.row;
-        let created_at = pending.created_at.as_deref().unwrap_or(now);
-        let confirmed_at = pending
-            .confirmed_at
-            .as_deref()
-            .or((row.status == Status::Active).then_some(created_at));
-        let unsubscribed_at = pending
-            .unsubscribed_at
-            .as_deref()
-            .or((row.status == Status::Unsubscribed).then_some(now));
-        let id = first_id + i as i64;
-        let values: [&dyn rusqlite::ToSql; COLUMNS] = [
-            &id,
-            &row.email.as_str(),
-            &pending.key,
-            &row.name.as_ref().map(SubscriberName::as_str),
-            &row.role,
-            &row.status,
-            &pending.token,
-            &created_at,
-            &confirmed_at,
-            &unsubscribed_at,
-            &row.timezone,
-            &row.paused_until,
-            &row.unsubscribe_reason,
-        ];
-        for (c, value) in values.iter().enumerate() {
-            insert.raw_bind_parameter(i * COLUMNS + c + 1, value)?;
-        }
-    }
-    insert.raw_execute()?;
-    Ok(())
+    let feed = Feed::register(tx, rows, spent, now.to_string())?;
+    tx.execute(INSERT, [first_id])?;
+    feed.take_written()
+        .ok_or_else(|| anyhow::anyhow!("the import stopped before its last row"))
 }
