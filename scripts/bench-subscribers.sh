@@ -32,6 +32,15 @@ with open(path, "w", encoding="utf-8", newline="") as f:
         f.write(f"reader{i}@mail{i % 997}.example.com,{name},{roles[i % 4]}\n")
 PY
 head -n $((small + 1)) "$dir/list.csv" > "$dir/small.csv"
+# As many rows again, none of them in the big list: added to it afterwards.
+python3 - "$dir/more.csv" "$small" <<'PY'
+import sys
+path, rows = sys.argv[1], int(sys.argv[2])
+with open(path, "w", encoding="utf-8", newline="") as f:
+    f.write("email,name\n")
+    for i in range(rows):
+        f.write(f"later{i}@mail{i % 89}.example.net,Later {i}\n")
+PY
 
 # A Mailchimp audience export of as many rows: its three files, then the
 # zip Mailchimp hands out holding them.
@@ -80,6 +89,7 @@ printf '| step | wall | peak memory |\n|---|---:|---:|\n' > "$dir/result.md"
 measure "import $(commas "$rows") rows" "$bin" --db "$dir/big.db" subscribers import "$dir/list.csv" > /dev/null
 measure "import a Mailchimp export, $(commas "$rows") rows in 3 files" "$bin" --db "$dir/mc-files.db" subscribers import "$dir"/subscribed_members_export_b3.csv "$dir"/unsubscribed_members_export_b3.csv "$dir"/cleaned_members_export_b3.csv > /dev/null
 measure "import the same export as its zip" "$bin" --db "$dir/mc-zip.db" subscribers import "$dir/mailchimp.zip" > /dev/null
+measure "import $(commas "$small") new rows into that list of $(commas "$rows")" "$bin" --db "$dir/big.db" subscribers import "$dir/more.csv" > /dev/null
 measure "import $(commas "$small") rows" "$bin" --db "$dir/small.db" subscribers import "$dir/small.csv" > /dev/null
 measure "export $(commas "$rows") (csv)" sh -c "'$bin' --db '$dir/big.db' subscribers export > '$dir/big-export.csv'"
 measure "export $(commas "$small") (csv)" sh -c "'$bin' --db '$dir/small.db' subscribers export > '$dir/small-export.csv'"
