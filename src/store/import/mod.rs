@@ -19,6 +19,10 @@
 //! hash of every address it wrote (and of every address already in the
 //! list); rows that share a hash are told apart by their stored address.
 //! The rebuilt index, unique, is the proof that every address stands once.
+//!
+//! The work is split between two threads (see [`Store::import`]): this
+//! one reads, the writer ([`write`]) takes the rows through a virtual
+//! table ([`feed`]) in one statement, then settles them.
 
 use std::collections::BTreeMap;
 
