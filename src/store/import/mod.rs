@@ -114,7 +114,7 @@ impl Store {
     /// makes each ready to bind; a writer holding the connection puts them
     /// into the list and then settles them. Reading a million rows and
     /// writing them cost about the same, so side by side they take half
-    /// the time. At most [`QUEUE`] batches wait between the two.
+    /// the time. At most `QUEUE` batches wait between the two.
     pub fn import(
         &mut self,
         rows: impl Iterator<Item = anyhow::Result<Result<ImportRow, Rejected>>>,
