@@ -43,7 +43,7 @@ const BATCH: usize = 4096;
 /// appending to the index and rewriting it page by page.
 ///
 /// The import cannot know how many rows are coming, so the tokens come in
-/// runs of [`BATCH`]: each token is 18 bytes, the first 3 the run's number
+/// runs of `BATCH` (4,096): each token is 18 bytes, the first 3 the run's number
 /// and the other 15 (120 bits) from the OS random source; a run is sorted
 /// and written in an alphabet that sorts as its bytes do. The run number
 /// says only how far into an import a reader was; the 120 random bits are
