@@ -29,6 +29,11 @@ impl Status {
         Status::Bounced,
     ];
 
+    /// Unsubscribed or bounced: the person left, or cannot be mailed.
+    pub fn left(self) -> bool {
+        matches!(self, Status::Unsubscribed | Status::Bounced)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Status::Pending => "pending",

@@ -47,9 +47,9 @@ const BATCH: usize = 4096;
 /// and the other 15 (120 bits) from the OS random source; a run is sorted
 /// and written in an alphabet that sorts as its bytes do. The run number
 /// says only how far into an import a reader was; the 120 random bits are
-/// the credential. 24 bytes a token and no `Debug`, like [`Token`].
+/// the credential. No `Debug`, like [`Token`].
 pub struct AscendingTokens {
-    run: Vec<[u8; 24]>,
+    run: Vec<String>,
     at: usize,
     /// The number of the next run.
     next_run: u32,
@@ -72,14 +72,13 @@ impl AscendingTokens {
     }
 
     /// The next token, greater than every token this value gave before.
-    pub fn next_token(&mut self) -> anyhow::Result<&str> {
+    pub fn next_token(&mut self) -> anyhow::Result<String> {
         if self.at == self.run.len() {
             self.refill()?;
         }
-        let token = &self.run[self.at];
+        let token = std::mem::take(&mut self.run[self.at]);
         self.at += 1;
-        // The alphabet is ASCII.
-        Ok(std::str::from_utf8(token)?)
+        Ok(token)
     }
 
     fn refill(&mut self) -> anyhow::Result<()> {
@@ -89,8 +88,7 @@ impl AscendingTokens {
             RUNS
         );
         let mut bytes = vec![0u8; 18 * BATCH];
-        getrandom::fill(&mut bytes)
-            .map_err(|e| anyhow::anyhow!("the OS random source failed: {e}"))?;
+        fill_random(&mut bytes)?;
         let prefix = self.next_run.to_be_bytes();
         let mut raw: Vec<[u8; 18]> = bytes
             .chunks_exact(18)
@@ -104,7 +102,7 @@ impl AscendingTokens {
         bytes.fill(0);
         raw.sort_unstable();
         self.run.clear();
-        self.run.extend(raw.iter().map(sortable_base64));
+        self.run.extend(raw.iter().map(|t| encode(SORTABLE, t)));
         raw.iter_mut().for_each(|t| t.fill(0));
         self.at = 0;
         self.next_run += 1;
@@ -118,29 +116,28 @@ impl Default for AscendingTokens {
     }
 }
 
-/// 18 bytes as 24 characters of [`SORTABLE`].
-fn sortable_base64(bytes: &[u8; 18]) -> [u8; 24] {
-    let mut out = [0u8; 24];
-    for (i, chunk) in bytes.chunks_exact(3).enumerate() {
-        let n = (u32::from(chunk[0]) << 16) | (u32::from(chunk[1]) << 8) | u32::from(chunk[2]);
-        for j in 0..4 {
-            out[i * 4 + j] = SORTABLE[((n >> (18 - 6 * j)) & 63) as usize];
-        }
-    }
-    out
-}
-
 /// 144 random bits as 24 URL-safe characters: tokens, and the random part
 /// of Message-IDs and lease holders.
 pub fn random_id() -> anyhow::Result<String> {
     let mut bytes = [0u8; 18];
-    getrandom::fill(&mut bytes).map_err(|e| anyhow::anyhow!("the OS random source failed: {e}"))?;
+    fill_random(&mut bytes)?;
     Ok(base64url(&bytes))
 }
 
+fn fill_random(bytes: &mut [u8]) -> anyhow::Result<()> {
+    getrandom::fill(bytes).map_err(|e| anyhow::anyhow!("the OS random source failed: {e}"))
+}
+
+/// The alphabet of URL-safe base64 (RFC 4648 §5).
+const URL_SAFE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
 /// URL-safe base64 without padding (RFC 4648 §5).
 pub fn base64url(bytes: &[u8]) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    encode(URL_SAFE, bytes)
+}
+
+/// Base64 without padding in `alphabet`.
+fn encode(alphabet: &[u8; 64], bytes: &[u8]) -> String {
     let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
         let b = [
@@ -150,7 +147,7 @@ pub fn base64url(bytes: &[u8]) -> String {
         ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..=chunk.len() {
-            out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            out.push(char::from(alphabet[((n >> (18 - 6 * i)) & 63) as usize]));
         }
     }
     out
@@ -199,8 +196,7 @@ mod tests {
 
     #[test]
     fn the_sortable_alphabet_is_base64url_s_in_ascii_order() {
-        let mut standard: Vec<u8> =
-            b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".to_vec();
+        let mut standard: Vec<u8> = URL_SAFE.to_vec();
         standard.sort_unstable();
         assert_eq!(standard, SORTABLE);
         // Bytes in order encode to text in order.
@@ -210,10 +206,10 @@ mod tests {
             [0x7f; 18],
             [0xff; 18],
         ];
-        let encoded: Vec<[u8; 24]> = cases.iter().map(sortable_base64).collect();
+        let encoded: Vec<String> = cases.iter().map(|c| encode(SORTABLE, c)).collect();
         assert!(encoded.windows(2).all(|w| w[0] < w[1]));
-        assert_eq!(&encoded[0], b"------------------------");
-        assert_eq!(&encoded[3], b"zzzzzzzzzzzzzzzzzzzzzzzz");
+        assert_eq!(encoded[0], "------------------------");
+        assert_eq!(encoded[3], "zzzzzzzzzzzzzzzzzzzzzzzz");
     }
 
     #[test]

@@ -28,6 +28,7 @@ use super::settle::Written;
 use super::write::{Message, Pending};
 use crate::address::SubscriberName;
 use crate::status::Status;
+use crate::timestamp::Timestamp;
 
 /// The table's name in SQL.
 pub(super) const NAME: &CStr = c"import_feed";
@@ -47,30 +48,40 @@ pub(super) struct Feed {
     now: String,
 }
 
+/// Why the feed, or the import, ends without its last row.
+pub(super) const STOPPED: &str = "the import stopped before its last row";
+
 impl Feed {
-    /// Make `rows` readable as [`NAME`] on `conn`, replacing an earlier
-    /// import's feed.
-    pub fn register(
-        conn: &Connection,
+    /// The feed of the rows that come from `rows`, handing each spent
+    /// batch back through `spent`.
+    pub fn new(
         rows: Receiver<Message>,
         spent: Sender<Vec<Pending>>,
-        now: String,
-    ) -> rusqlite::Result<std::sync::Arc<Feed>> {
-        const MODULE: Module<FeedTable> = Module::eponymous_only_module();
-        let feed = std::sync::Arc::new(Feed {
+        now: Timestamp,
+    ) -> std::sync::Arc<Feed> {
+        std::sync::Arc::new(Feed {
             rows: Mutex::new(Some(rows)),
             spent: Mutex::new(Some(spent)),
             done: Mutex::new(None),
-            now,
-        });
-        conn.create_module(NAME, &MODULE, Some(feed.clone()))?;
-        Ok(feed)
+            now: now.to_string(),
+        })
+    }
+
+    /// Make the feed readable as [`NAME`] on `conn`, replacing an earlier
+    /// import's.
+    pub fn register(self: &std::sync::Arc<Feed>, conn: &Connection) -> rusqlite::Result<()> {
+        const MODULE: Module<FeedTable> = Module::eponymous_only_module();
+        conn.create_module(NAME, &MODULE, Some(self.clone()))
     }
 
     /// What the reader knew of each row, once the table was read to its
     /// end.
-    pub fn take_written(&self) -> Option<Vec<Written>> {
-        self.done.lock().ok()?.take()
+    pub fn take_written(&self) -> anyhow::Result<Vec<Written>> {
+        self.done
+            .lock()
+            .ok()
+            .and_then(|mut done| done.take())
+            .ok_or_else(|| anyhow::anyhow!(STOPPED))
     }
 }
 
@@ -143,7 +154,7 @@ struct FeedCursor {
 impl FeedCursor {
     /// Move to the next batch's first row, waiting for it.
     fn next_batch(&mut self) -> rusqlite::Result<()> {
-        let stopped = || Error::ModuleError("the import stopped before its last row".into());
+        let stopped = || Error::ModuleError(STOPPED.into());
         loop {
             let rows = self.rows.as_ref().ok_or_else(stopped)?;
             match rows.recv() {

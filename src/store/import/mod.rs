@@ -68,16 +68,11 @@ pub struct ImportRow {
 }
 
 impl ImportRow {
-    /// An unsubscribed or bounced row: the person left, or cannot be mailed.
-    fn leaves(&self) -> bool {
-        matches!(self.status, Status::Unsubscribed | Status::Bounced)
-    }
-
     /// How the row ranks against rows of other files for the same address;
     /// the greatest wins: the time of the change, where a leave without a
     /// time ranks above every time and a join without one below.
     fn rank(&self) -> i64 {
-        match (self.changed_at, self.leaves()) {
+        match (self.changed_at, self.status.left()) {
             (Some(t), _) => t.at().timestamp(),
             (None, true) => i64::MAX,
             (None, false) => i64::MIN,
@@ -111,7 +106,7 @@ impl Store {
     /// With `dry_run` nothing is committed.
     ///
     /// Two threads share the work: this one reads and checks the rows and
-    /// makes each ready to bind; a writer holding the connection puts them
+    /// makes each ready to write; a writer holding the connection puts them
     /// into the list and then settles them. Reading a million rows and
     /// writing them cost about the same, so side by side they take half
     /// the time. At most `QUEUE` batches wait between the two.
@@ -125,8 +120,8 @@ impl Store {
         std::thread::scope(|scope| {
             let (sender, receiver) = std::sync::mpsc::sync_channel(QUEUE);
             let (spent_sender, spent) = std::sync::mpsc::channel();
-            let writer =
-                scope.spawn(move || write::run(conn, receiver, spent_sender, now, dry_run));
+            let feed = feed::Feed::new(receiver, spent_sender, now);
+            let writer = scope.spawn(move || write::run(conn, &feed, dry_run));
             let mut rejected = Vec::new();
             let read = read(rows, &sender, &spent, &mut rejected);
             drop(sender);

@@ -29,14 +29,10 @@ pub(super) struct Written {
 }
 
 impl Written {
-    fn leaves(&self) -> bool {
-        matches!(self.status, Status::Unsubscribed | Status::Bounced)
-    }
-
     /// Among one address's rows of different files the greatest stands:
     /// the later change; at the same rank the leave; then the later file.
     fn standing(&self) -> (i64, bool, u32, i64) {
-        (self.rank, self.leaves(), self.file, self.id)
+        (self.rank, self.status.left(), self.file, self.id)
     }
 }
 

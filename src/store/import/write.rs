@@ -1,7 +1,7 @@
 //! The import's writer: the thread that holds the connection, puts the
 //! rows it is handed into the list, and settles them once all are in.
 
-use std::sync::mpsc::{Receiver, Sender};
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use rusqlite::{Connection, Transaction, TransactionBehavior};
@@ -20,8 +20,8 @@ pub(super) enum Message {
     Done(Vec<Written>),
 }
 
-/// A valid row, ready to bind: its address's key, its token and its
-/// times written out, so the writer's thread only binds.
+/// A valid row, ready to write: its address's key, its token and its
+/// times written out, so the writer's thread only hands them to SQLite.
 pub(super) struct Pending {
     pub row: ImportRow,
     pub key: String,
@@ -32,11 +32,11 @@ pub(super) struct Pending {
 }
 
 impl Pending {
-    pub fn new(row: ImportRow, token: &str) -> Pending {
+    pub fn new(row: ImportRow, token: String) -> Pending {
         let text = |t: Option<Timestamp>| t.map(|t| t.to_string());
         Pending {
             key: row.email.key(),
-            token: token.to_string(),
+            token,
             created_at: text(row.created_at),
             confirmed_at: text(row.confirmed_at),
             unsubscribed_at: text(row.unsubscribed_at),
@@ -58,24 +58,20 @@ const SORT_THREADS: i64 = 1;
 /// added). If the reader stops without saying it is done, nothing is kept.
 pub(super) fn run(
     conn: &mut Connection,
-    rows: Receiver<Message>,
-    spent: Sender<Vec<Pending>>,
-    now: Timestamp,
+    feed: &Arc<Feed>,
     dry_run: bool,
 ) -> anyhow::Result<Settled> {
     // Building the address index is the one big sort of the program: let
     // SQLite's sorter use a helper thread for it.
     conn.pragma_update(None, "threads", SORT_THREADS)?;
-    let settled = in_one_transaction(conn, rows, spent, now, dry_run);
+    let settled = in_one_transaction(conn, feed, dry_run);
     conn.pragma_update(None, "threads", 0)?;
     settled
 }
 
 fn in_one_transaction(
     conn: &mut Connection,
-    rows: Receiver<Message>,
-    spent: Sender<Vec<Pending>>,
-    now: Timestamp,
+    feed: &Arc<Feed>,
     dry_run: bool,
 ) -> anyhow::Result<Settled> {
     // The write lock from the start: the ids handed out below stay free.
@@ -87,7 +83,9 @@ fn in_one_transaction(
         |r| r.get(0),
     )?;
     tx.execute_batch("DROP INDEX subscribers_by_email_key")?;
-    let mut written = insert_all(&tx, rows, spent, first_id, now)?;
+    feed.register(&tx)?;
+    tx.execute(INSERT, [first_id])?;
+    let mut written = feed.take_written()?;
     for w in &mut written {
         w.id += first_id;
     }
@@ -133,18 +131,3 @@ fn settle_written(
 const INSERT: &str = "INSERT INTO subscribers (id, email, email_key, name, role, status, token, created_at, confirmed_at, unsubscribed_at, timezone, paused_until, unsubscribe_reason)
      SELECT ?1 + seq, email, email_key, name, role, status, token, created_at, confirmed_at, unsubscribed_at, timezone, paused_until, unsubscribe_reason
      FROM import_feed";
-
-/// Write every row handed over, ids counting up from `first_id`; returns
-/// what the reader knew of each, once it is done.
-fn insert_all(
-    tx: &Transaction<'_>,
-    rows: Receiver<Message>,
-    spent: Sender<Vec<Pending>>,
-    first_id: i64,
-    now: Timestamp,
-) -> anyhow::Result<Vec<Written>> {
-    let feed = Feed::register(tx, rows, spent, now.to_string())?;
-    tx.execute(INSERT, [first_id])?;
-    feed.take_written()
-        .ok_or_else(|| anyhow::anyhow!("the import stopped before its last row"))
-}
