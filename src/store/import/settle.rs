@@ -162,7 +162,7 @@ fn settle_address(rows: &[(Stored, Written)], existing: bool, settled: &mut Sett
 mod tests {
     use super::*;
 
-    /// A written row of `key`, as `file`'s row at `line`.
+    /// A written row with this hash, as `file`'s row at `line`.
     fn row(id: i64, hash: u64, file: u32, line: u64, status: Status, rank: i64) -> Written {
         Written {
             hash,
